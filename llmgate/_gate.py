@@ -1,0 +1,758 @@
+"""LLMGate: the one execution path every entry point uses.
+
+    request → resolve provider → checks → middleware chain → retry loop → provider call
+            → error mapping → structured parsing → response (or Stream)
+
+Provider instances (and so SDK clients) are cached per provider, key, base URL and
+options; each provider keeps one sync client and one async client per event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from . import _structured
+from ._registry import ProviderSpec, Registry, default_registry
+from ._retry import RetryPolicy
+from ._streaming import AsyncStream, Stream
+from .exceptions import (
+    InvalidRequestError,
+    LLMGateError,
+    ProviderError,
+    StructuredOutputError,
+)
+from .middleware.base import (
+    BaseMiddleware,
+    CallContext,
+    arun_chain,
+    arun_stream_chain,
+    check_supported,
+    run_chain,
+    run_stream_chain,
+)
+from .providers.base import Provider, ProviderSettings
+from .types import (
+    BatchResult,
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Message,
+    StreamChunk,
+    TokenUsage,
+)
+
+_M = TypeVar("_M", bound=BaseModel)
+_R = TypeVar("_R")
+
+DEFAULT_FALLBACK_ON: tuple[type[BaseException], ...] = (ProviderError,)
+
+
+class LLMGate:
+    """A configured entry point: defaults, middleware, fallback and its own client cache.
+
+    ``api_key``/``base_url`` apply to every provider unless ``provider_options`` gives a
+    provider its own (``{"anthropic": {"api_key": ..., "base_url": ...}, "bedrock":
+    {"region": ...}}``). ``defaults`` are request parameters used when a call leaves them out.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        middleware: Sequence[BaseMiddleware] | None = None,
+        fallback_chain: Sequence[str] | None = None,
+        fallback_on: Sequence[type[BaseException]] | type[BaseException] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+        strict_params: bool = False,
+        stream_fallback_mode: str = "restart",
+        stream_resume_prompt: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self._api_key = api_key
+        self.base_url = base_url
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.middleware: list[BaseMiddleware] = list(middleware or [])
+        self.fallback_chain: list[str] = list(fallback_chain or [])
+        if fallback_on is None:
+            self.fallback_on: tuple[type[BaseException], ...] = DEFAULT_FALLBACK_ON
+        elif isinstance(fallback_on, type):
+            self.fallback_on = (fallback_on,)
+        else:
+            self.fallback_on = tuple(fallback_on)
+        self.defaults: dict[str, Any] = dict(defaults or {})
+        self.provider_options: dict[str, dict[str, Any]] = {
+            name: dict(options) for name, options in (provider_options or {}).items()
+        }
+        self.strict_params = strict_params
+        self.stream_fallback_mode = stream_fallback_mode
+        self.stream_resume_prompt = stream_resume_prompt
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.registry = registry or default_registry
+        self._providers: dict[tuple[Any, ...], Provider] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"LLMGate(base_url={self.base_url!r}, timeout={self.timeout!r}, "
+            f"middleware={[type(m).__name__ for m in self.middleware]}, "
+            f"fallback_chain={self.fallback_chain!r})"
+        )
+
+    # lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Close every SDK client this gate made."""
+        with self._lock:
+            providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            provider.close()
+
+    def __enter__(self) -> LLMGate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> LLMGate:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # requests ----------------------------------------------------------------------
+    def build_request(
+        self, model: str | Sequence[str] | None, messages: Any, **kwargs: Any
+    ) -> CompletionRequest:
+        """A validated CompletionRequest from call arguments and this gate's defaults."""
+        if model is None:
+            model = self.defaults.get("model") or (self.fallback_chain[:1] or [None])[0]
+            if model is None:
+                raise InvalidRequestError("no model given: pass model='provider/model-name'")
+        if messages is None:
+            raise InvalidRequestError("no messages given: pass messages=[{'role': 'user', ...}]")
+        if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
+            raise InvalidRequestError(
+                "messages must be a list of messages, e.g. [{'role': 'user', 'content': 'Hi'}]"
+            )
+        data: dict[str, Any] = {
+            "stream_fallback_mode": self.stream_fallback_mode,
+            "stream_resume_prompt": self.stream_resume_prompt,
+        }
+        data.update({k: v for k, v in self.defaults.items() if k != "model"})
+        data.update({k: v for k, v in kwargs.items() if v is not None})
+        data["model"] = list(model) if not isinstance(model, str) else model
+        data["messages"] = [_message(m, i) for i, m in enumerate(messages)]
+        if not data["messages"]:
+            raise InvalidRequestError("messages is empty: give at least one message")
+        try:
+            return CompletionRequest.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidRequestError(_describe(exc)) from exc
+
+    def build_embedding_request(
+        self, model: str, input: str | Sequence[str], **kwargs: Any
+    ) -> EmbeddingRequest:
+        if isinstance(input, str):
+            texts = [input]
+        elif isinstance(input, Sequence) and all(isinstance(t, str) for t in input):
+            texts = list(input)
+        else:
+            raise InvalidRequestError("input must be a string or a list of strings")
+        if not texts:
+            raise InvalidRequestError("input is an empty list: give at least one text to embed")
+        data = {k: v for k, v in kwargs.items() if v is not None}
+        known = set(EmbeddingRequest.model_fields)
+        extra = {k: data.pop(k) for k in list(data) if k not in known}
+        if extra:
+            data["extra_kwargs"] = {**data.get("extra_kwargs", {}), **extra}
+        try:
+            return EmbeddingRequest(model=model, input=texts, **data)
+        except ValidationError as exc:
+            raise InvalidRequestError(_describe(exc)) from exc
+
+    # providers ---------------------------------------------------------------------
+    def provider_for(
+        self, spec: ProviderSpec, api_key: str | None = None, base_url: str | None = None
+    ) -> Provider:
+        """The cached provider instance for these settings (built on first use)."""
+        options = dict(self.provider_options.get(spec.name, {}))
+        option_key = options.pop("api_key", None)
+        option_url = options.pop("base_url", None)
+        key = api_key or option_key or self._api_key
+        url = base_url or option_url or self.base_url
+        settings = ProviderSettings.build(key, url, {**spec.options, **options})
+        cache_key = (spec.name, _fingerprint(key), url, settings.options)
+        provider = self._providers.get(cache_key)
+        if provider is None:
+            with self._lock:
+                provider = self._providers.get(cache_key)
+                if provider is None:
+                    cls = self.registry.provider_class(spec)
+                    provider = cls(spec, settings)
+                    provider.strict_params = self.strict_params  # type: ignore[attr-defined]
+                    self._providers[cache_key] = provider
+        return provider
+
+    def _prepare(
+        self, request: CompletionRequest | EmbeddingRequest
+    ) -> tuple[Provider, str]:
+        model = request.model
+        assert isinstance(model, str)
+        spec, vendor_model = self.registry.resolve(model, request.provider)
+        provider = self.provider_for(spec, request.api_key_value, request.base_url)
+        if request.timeout is None and self.timeout is not None:
+            request.timeout = self.timeout
+        if isinstance(request, CompletionRequest):
+            provider.check_request(request, vendor_model)
+            if request.response_format is not None:
+                _structured.json_schema(request.response_format)
+        return provider, vendor_model
+
+    def _policy(self, request: CompletionRequest | EmbeddingRequest, chain: Sequence[BaseMiddleware]) -> RetryPolicy:
+        policy = self.retry_policy
+        for item in chain:
+            configured = getattr(item, "retry_policy", None)
+            if isinstance(configured, RetryPolicy):
+                policy = configured
+        if self.max_retries is not None:
+            policy = policy.with_max_retries(self.max_retries)
+        return policy.with_max_retries(request.max_retries)
+
+    def _chain(self, extra: Sequence[BaseMiddleware] | None) -> list[BaseMiddleware]:
+        return [*self.middleware, *(extra or [])]
+
+    def models_for(self, request: CompletionRequest) -> list[str]:
+        models = list(request.model) if isinstance(request.model, list) else [request.model]
+        for extra in self.fallback_chain:
+            if extra not in models:
+                models.append(extra)
+        if not models:
+            raise InvalidRequestError("model is an empty list: name at least one model")
+        return models
+
+    # completion --------------------------------------------------------------------
+    def completion(
+        self,
+        model: str | Sequence[str] | None = None,
+        messages: Any = None,
+        *,
+        stream: bool = False,
+        middleware: Sequence[BaseMiddleware] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A completion; with ``stream=True`` a :class:`Stream` of chunks."""
+        request = self.build_request(model, messages, stream=stream, **kwargs)
+        return self.run(request, middleware)
+
+    def run(
+        self, request: CompletionRequest, middleware: Sequence[BaseMiddleware] | None = None
+    ) -> Any:
+        """Execute a built request (the path batch and the module functions share)."""
+        chain = self._chain(middleware)
+        models = self.models_for(request)
+        if len(models) > 1:
+            from . import _fallback
+
+            if request.stream:
+                return Stream(_fallback.stream(self, request, models, chain))
+            return _fallback.complete(self, request, models, chain)
+        one = request.model_copy(update={"model": models[0]})
+        if request.stream:
+            return Stream(self.stream_one(one, chain))
+        return self.complete_one(one, chain)
+
+    def complete_one(
+        self, request: CompletionRequest, chain: Sequence[BaseMiddleware]
+    ) -> CompletionResponse:
+        provider, model = self._prepare(request)
+        check_supported(chain, "completion", False)
+        ctx = CallContext(request, "completion", False, provider.name, model)
+        policy = self._policy(request, chain)
+
+        def call(ctx: CallContext) -> CompletionResponse:
+            assert isinstance(ctx.request, CompletionRequest)
+            request = ctx.request
+            response = _with_retries(
+                provider, model, policy, ctx, lambda: provider.complete(request, model)
+            )
+            return _finish(request, response)
+
+        result: CompletionResponse = run_chain(chain, ctx, call)
+        return result
+
+    def stream_one(
+        self, request: CompletionRequest, chain: Sequence[BaseMiddleware]
+    ) -> Iterator[StreamChunk]:
+        provider, model = self._prepare(request)
+        check_supported(chain, "stream", False)
+        ctx = CallContext(request, "stream", False, provider.name, model)
+        policy = self._policy(request, chain)
+
+        def call(ctx: CallContext) -> Iterator[StreamChunk]:
+            assert isinstance(ctx.request, CompletionRequest)
+            return _stream_attempts(provider, ctx.request, model, ctx, policy)
+
+        chunks = run_stream_chain(chain, ctx, call)
+        if request.response_format is not None:
+            chunks = _structured_stream(chunks, request.response_format)
+        return chunks
+
+    async def acompletion(
+        self,
+        model: str | Sequence[str] | None = None,
+        messages: Any = None,
+        *,
+        stream: bool = False,
+        middleware: Sequence[BaseMiddleware] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """The async completion; with ``stream=True`` an :class:`AsyncStream`."""
+        request = self.build_request(model, messages, stream=stream, **kwargs)
+        return await self.arun(request, middleware)
+
+    async def arun(
+        self, request: CompletionRequest, middleware: Sequence[BaseMiddleware] | None = None
+    ) -> Any:
+        chain = self._chain(middleware)
+        models = self.models_for(request)
+        if len(models) > 1:
+            from . import _fallback
+
+            if request.stream:
+                return await AsyncStream(_fallback.astream(self, request, models, chain))._prime()
+            return await _fallback.acomplete(self, request, models, chain)
+        one = request.model_copy(update={"model": models[0]})
+        if request.stream:
+            return await AsyncStream(self.astream_one(one, chain))._prime()
+        return await self.acomplete_one(one, chain)
+
+    async def acomplete_one(
+        self, request: CompletionRequest, chain: Sequence[BaseMiddleware]
+    ) -> CompletionResponse:
+        provider, model = self._prepare(request)
+        check_supported(chain, "completion", True)
+        ctx = CallContext(request, "completion", True, provider.name, model)
+        policy = self._policy(request, chain)
+
+        async def call(ctx: CallContext) -> CompletionResponse:
+            assert isinstance(ctx.request, CompletionRequest)
+            request = ctx.request
+            response = await _awith_retries(
+                provider, model, policy, ctx, lambda: provider.acomplete(request, model)
+            )
+            return _finish(request, response)
+
+        result: CompletionResponse = await arun_chain(chain, ctx, call)
+        return result
+
+    def astream_one(
+        self, request: CompletionRequest, chain: Sequence[BaseMiddleware]
+    ) -> AsyncIterator[StreamChunk]:
+        provider, model = self._prepare(request)
+        check_supported(chain, "stream", True)
+        ctx = CallContext(request, "stream", True, provider.name, model)
+        policy = self._policy(request, chain)
+
+        def call(ctx: CallContext) -> AsyncIterator[StreamChunk]:
+            assert isinstance(ctx.request, CompletionRequest)
+            return _astream_attempts(provider, ctx.request, model, ctx, policy)
+
+        chunks = arun_stream_chain(chain, ctx, call)
+        if request.response_format is not None:
+            chunks = _astructured_stream(chunks, request.response_format)
+        return chunks
+
+    def stream(self, model: str | Sequence[str] | None = None, messages: Any = None, **kwargs: Any) -> Stream:
+        """``completion(..., stream=True)``."""
+        result: Stream = self.completion(model, messages, stream=True, **kwargs)
+        return result
+
+    async def astream(
+        self, model: str | Sequence[str] | None = None, messages: Any = None, **kwargs: Any
+    ) -> AsyncStream:
+        result: AsyncStream = await self.acompletion(model, messages, stream=True, **kwargs)
+        return result
+
+    # parse -------------------------------------------------------------------------
+    def parse(
+        self,
+        model: str | Sequence[str] | None = None,
+        messages: Any = None,
+        *,
+        response_format: type[_M],
+        **kwargs: Any,
+    ) -> _M:
+        """``completion(..., response_format=Model).parsed``, typed as the model."""
+        response = self.completion(model, messages, response_format=response_format, **kwargs)
+        return _parsed(response, response_format)
+
+    async def aparse(
+        self,
+        model: str | Sequence[str] | None = None,
+        messages: Any = None,
+        *,
+        response_format: type[_M],
+        **kwargs: Any,
+    ) -> _M:
+        response = await self.acompletion(
+            model, messages, response_format=response_format, **kwargs
+        )
+        return _parsed(response, response_format)
+
+    # embeddings --------------------------------------------------------------------
+    def embed(
+        self,
+        model: str,
+        input: str | Sequence[str],
+        *,
+        middleware: Sequence[BaseMiddleware] | None = None,
+        **kwargs: Any,
+    ) -> EmbeddingResponse:
+        """Embeddings for one text or many (split into vendor-sized requests as needed)."""
+        request = self.build_embedding_request(model, input, **kwargs)
+        provider, vendor_model = self._prepare(request)
+        chain = self._chain(middleware)
+        check_supported(chain, "embedding", False)
+        ctx = CallContext(request, "embedding", False, provider.name, vendor_model)
+        policy = self._policy(request, chain)
+
+        def call(ctx: CallContext) -> EmbeddingResponse:
+            assert isinstance(ctx.request, EmbeddingRequest)
+            parts = _split_embedding(ctx.request, provider)
+            if len(parts) == 1:
+                return _with_retries(provider, vendor_model, policy, ctx, lambda: provider.embed(parts[0], vendor_model))
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(EMBED_CONCURRENCY, len(parts))) as pool:
+                results = list(
+                    pool.map(
+                        lambda part: _with_retries(
+                            provider, vendor_model, policy, ctx,
+                            lambda: provider.embed(part, vendor_model),
+                        ),
+                        parts,
+                    )
+                )
+            return _merge_embeddings(results)
+
+        result: EmbeddingResponse = run_chain(chain, ctx, call)
+        return result
+
+    async def aembed(
+        self,
+        model: str,
+        input: str | Sequence[str],
+        *,
+        middleware: Sequence[BaseMiddleware] | None = None,
+        **kwargs: Any,
+    ) -> EmbeddingResponse:
+        request = self.build_embedding_request(model, input, **kwargs)
+        provider, vendor_model = self._prepare(request)
+        chain = self._chain(middleware)
+        check_supported(chain, "embedding", True)
+        ctx = CallContext(request, "embedding", True, provider.name, vendor_model)
+        policy = self._policy(request, chain)
+
+        async def call(ctx: CallContext) -> EmbeddingResponse:
+            assert isinstance(ctx.request, EmbeddingRequest)
+            parts = _split_embedding(ctx.request, provider)
+            gate = asyncio.Semaphore(EMBED_CONCURRENCY)
+
+            async def one(part: EmbeddingRequest) -> EmbeddingResponse:
+                async with gate:
+                    return await _awith_retries(
+                        provider, vendor_model, policy, ctx,
+                        lambda: provider.aembed(part, vendor_model),
+                    )
+
+            results = await asyncio.gather(*(one(part) for part in parts))
+            return results[0] if len(results) == 1 else _merge_embeddings(list(results))
+
+        result: EmbeddingResponse = await arun_chain(chain, ctx, call)
+        return result
+
+    # batch -------------------------------------------------------------------------
+    def batch(self, requests: Sequence[CompletionRequest | Mapping[str, Any]], **kwargs: Any) -> BatchResult:
+        from ._batch import run_batch
+
+        return run_batch(self, requests, **kwargs)
+
+    async def abatch(
+        self, requests: Sequence[CompletionRequest | Mapping[str, Any]], **kwargs: Any
+    ) -> BatchResult:
+        from ._batch import arun_batch
+
+        return await arun_batch(self, requests, **kwargs)
+
+
+EMBED_CONCURRENCY = 4
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def _fingerprint(secret: str | None) -> str | None:
+    if secret is None:
+        return None
+    return hashlib.sha256(secret.encode()).hexdigest()[:24]
+
+
+def _message(value: Any, index: int) -> Message:
+    if isinstance(value, Message):
+        return value
+    try:
+        return Message.model_validate(value)
+    except ValidationError as exc:
+        raise InvalidRequestError(f"messages[{index}] is malformed: {_describe(exc)}") from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return "; ".join(parts)
+
+
+def _finish(request: CompletionRequest, response: CompletionResponse) -> CompletionResponse:
+    if request.response_format is not None and response.parsed is None:
+        if response.text or not response.tool_calls:
+            response.parsed = _structured.parse_output(response.text, request.response_format)
+    return response
+
+
+def _parsed(response: CompletionResponse, response_format: type[_M]) -> _M:
+    if response.parsed is None:
+        raise StructuredOutputError(
+            "the model answered without structured output (it may have called a tool)",
+            raw_text=response.text,
+        )
+    parsed: _M = response.parsed
+    return parsed
+
+
+def _close(iterator: Any) -> None:
+    closer = getattr(iterator, "close", None)
+    if closer is not None:
+        closer()
+
+
+def _stream_attempts(
+    provider: Provider,
+    request: CompletionRequest,
+    model: str,
+    ctx: CallContext,
+    policy: RetryPolicy,
+) -> Iterator[StreamChunk]:
+    """Open the stream, retrying until its first chunk; map every error after that."""
+    chunks: Iterator[StreamChunk] | None = None
+    try:
+        attempt = 0
+        while True:
+            attempt += 1
+            ctx.attempts = attempt
+            try:
+                chunks = provider.stream(request, model)
+                first = next(chunks)
+                break
+            except StopIteration:
+                return
+            except Exception as exc:
+                if chunks is not None:
+                    _close(chunks)
+                    chunks = None
+                error = provider.map_error(exc, model)
+                if policy.should_retry(error, attempt):
+                    time.sleep(policy.delay(error, attempt))
+                    continue
+                if error is exc:
+                    raise
+                raise error from exc
+        yield first
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except LLMGateError:
+                raise
+            except Exception as exc:
+                raise provider.map_error(exc, model) from exc
+            yield chunk
+    finally:
+        if chunks is not None:
+            _close(chunks)
+
+
+async def _astream_attempts(
+    provider: Provider,
+    request: CompletionRequest,
+    model: str,
+    ctx: CallContext,
+    policy: RetryPolicy,
+) -> AsyncIterator[StreamChunk]:
+    chunks: AsyncIterator[StreamChunk] | None = None
+    try:
+        attempt = 0
+        while True:
+            attempt += 1
+            ctx.attempts = attempt
+            try:
+                chunks = provider.astream(request, model)
+                first = await chunks.__anext__()
+                break
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                if chunks is not None:
+                    await _aclose(chunks)
+                    chunks = None
+                error = provider.map_error(exc, model)
+                if policy.should_retry(error, attempt):
+                    await asyncio.sleep(policy.delay(error, attempt))
+                    continue
+                if error is exc:
+                    raise
+                raise error from exc
+        yield first
+        while True:
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            except LLMGateError:
+                raise
+            except Exception as exc:
+                raise provider.map_error(exc, model) from exc
+            yield chunk
+    finally:
+        if chunks is not None:
+            await _aclose(chunks)
+
+
+async def _aclose(iterator: Any) -> None:
+    closer = getattr(iterator, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+def _structured_stream(chunks: Iterator[StreamChunk], response_format: Any) -> Iterator[StreamChunk]:
+    parser = _structured.StreamParser(response_format)
+    try:
+        for chunk in chunks:
+            yield parser.feed(chunk)
+    finally:
+        _close(chunks)
+
+
+async def _astructured_stream(
+    chunks: AsyncIterator[StreamChunk], response_format: Any
+) -> AsyncIterator[StreamChunk]:
+    parser = _structured.StreamParser(response_format)
+    try:
+        async for chunk in chunks:
+            yield parser.feed(chunk)
+    finally:
+        await _aclose(chunks)
+
+
+def _split_embedding(request: EmbeddingRequest, provider: Provider) -> list[EmbeddingRequest]:
+    size = getattr(provider, "embedding_batch_size", None)
+    if not size or len(request.input) <= size:
+        return [request]
+    return [
+        request.model_copy(update={"input": request.input[i : i + size]})
+        for i in range(0, len(request.input), size)
+    ]
+
+
+def _merge_embeddings(results: list[EmbeddingResponse]) -> EmbeddingResponse:
+    first = results[0]
+    usage = TokenUsage()
+    vectors: list[list[float]] = []
+    for item in results:
+        vectors.extend(item.embeddings)
+        usage = usage + item.usage
+    merged = EmbeddingResponse(
+        embeddings=vectors,
+        model=first.model,
+        provider=first.provider,
+        usage=usage,
+        attempts=sum(r.attempts for r in results),
+        provider_details={"requests": len(results)},
+    )
+    merged.set_raw([r.raw for r in results])
+    return merged
+
+
+def _with_retries(
+    provider: Provider, model: str, policy: RetryPolicy, ctx: CallContext, call: Callable[[], _R]
+) -> _R:
+    """Run one provider call under the retry policy; errors leave as llmgate errors."""
+    attempt = 0
+    while True:
+        attempt += 1
+        ctx.attempts = max(ctx.attempts, attempt)
+        try:
+            result = call()
+        except Exception as exc:
+            error = provider.map_error(exc, model)
+            if policy.should_retry(error, attempt):
+                time.sleep(policy.delay(error, attempt))
+                continue
+            if error is exc:
+                raise
+            raise error from exc
+        _set_attempts(result, attempt)
+        return result
+
+
+async def _awith_retries(
+    provider: Provider,
+    model: str,
+    policy: RetryPolicy,
+    ctx: CallContext,
+    call: Callable[[], Awaitable[_R]],
+) -> _R:
+    attempt = 0
+    while True:
+        attempt += 1
+        ctx.attempts = max(ctx.attempts, attempt)
+        try:
+            result = await call()
+        except Exception as exc:
+            error = provider.map_error(exc, model)
+            if policy.should_retry(error, attempt):
+                await asyncio.sleep(policy.delay(error, attempt))
+                continue
+            if error is exc:
+                raise
+            raise error from exc
+        _set_attempts(result, attempt)
+        return result
+
+
+def _set_attempts(result: Any, attempt: int) -> None:
+    if isinstance(result, (CompletionResponse, EmbeddingResponse)):
+        result.attempts = attempt

@@ -1,0 +1,1 @@
+"""Vendor providers. Each module imports its SDK and is loaded only when first used."""

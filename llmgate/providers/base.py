@@ -1,0 +1,220 @@
+"""The Provider base class, for built-in providers and third-party plugins alike.
+
+A provider translates llmgate requests into one vendor SDK's calls and the results back.
+It never retries, never runs middleware and never maps its errors at the call site: the
+gate does all of that, calling :meth:`Provider.map_error` for every exception raised by
+a call or a stream. A provider implements:
+
+- ``create_client`` / ``create_async_client``: build the SDK clients (retries off);
+- ``complete`` / ``acomplete``: one call, translated both ways;
+- ``stream`` / ``astream``: a generator of :class:`~llmgate.types.StreamChunk` that closes
+  the SDK stream in its ``finally``;
+- ``embed`` / ``aembed`` where the vendor has embeddings;
+- ``map_error``: the SDK's exceptions to :mod:`llmgate.exceptions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .._errors import map_transport_error
+from .._registry import Capabilities, ProviderSpec, register_provider
+from ..exceptions import (
+    ConfigError,
+    EmbeddingsNotSupported,
+    InvalidRequestError,
+    LLMGateError,
+    ProviderAPIError,
+    StreamingNotSupported,
+    ToolsNotSupported,
+    VisionNotSupported,
+)
+from ..types import (
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    StreamChunk,
+)
+
+__all__ = [
+    "Capabilities",
+    "Provider",
+    "ProviderSettings",
+    "ProviderSpec",
+    "register_provider",
+]
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """How a provider instance is configured: key, base URL and vendor options.
+
+    A gate caches one provider instance per distinct settings value, so SDK clients are
+    built once. ``api_key`` is excluded from the repr.
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, name: str, default: Any = None) -> Any:
+        for key, value in self.options:
+            if key == name:
+                return value
+        return default
+
+    @classmethod
+    def build(
+        cls, api_key: str | None, base_url: str | None, options: Mapping[str, Any] | None
+    ) -> ProviderSettings:
+        items = tuple(sorted((options or {}).items()))
+        return cls(api_key=api_key, base_url=base_url, options=items)
+
+
+class Provider:
+    """Base of every provider. Subclasses override the calls they support."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, spec: ProviderSpec, settings: ProviderSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec.name} base_url={self.base_url!r}>"
+
+    # configuration -----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def base_url(self) -> str | None:
+        """The base URL: per-call/gate setting, then the spec's env variable, then its default."""
+        return self.settings.base_url or self.spec.env_base_url() or self.spec.default_base_url
+
+    def api_key(self, *, required: bool | None = None) -> str | None:
+        """The key from settings or the environment; a missing required key is a ConfigError."""
+        key = self.settings.api_key or self.spec.env_api_key()
+        needed = self.spec.key_required if required is None else required
+        if not key and needed:
+            variables = " or ".join(self.spec.env_keys) or "an API key variable"
+            raise ConfigError(
+                f"no API key for provider {self.spec.name!r}: set {variables}, "
+                f"or pass api_key=... to the call or to LLMGate(...)"
+            )
+        return key
+
+    def capabilities_for(self, model: str) -> Capabilities:
+        return self.spec.capabilities_for(model)
+
+    # clients -----------------------------------------------------------------------
+    def create_client(self) -> Any:
+        raise NotImplementedError
+
+    def create_async_client(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def client(self) -> Any:
+        """The sync SDK client, built once (thread-safe)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self.create_client()
+        return self._client
+
+    @property
+    def async_client(self) -> Any:
+        """The async SDK client of the running event loop (one per loop, never shared)."""
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            with self._client_lock:
+                client = self._async_clients.get(loop)
+                if client is None:
+                    client = self.create_async_client()
+                    self._async_clients[loop] = client
+        return client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        closer = getattr(client, "close", None)
+        if callable(closer):
+            try:
+                closer()
+            except Exception:
+                pass
+
+    # checks before any request -----------------------------------------------------
+    def check_request(self, request: CompletionRequest, model: str) -> None:
+        """Reject what this model cannot do, before anything is sent."""
+        caps = self.capabilities_for(model)
+        if request.stream and not caps.streaming:
+            raise StreamingNotSupported(
+                f"{self.name}/{model} cannot stream; call without stream=True",
+                provider=self.name,
+                model=model,
+            )
+        if request.tools and not caps.tools:
+            raise ToolsNotSupported(
+                f"{self.name}/{model} does not support tools", provider=self.name, model=model
+            )
+        for message in request.messages:
+            for image in message.images:
+                if not caps.vision:
+                    raise VisionNotSupported(
+                        f"{self.name}/{model} does not accept images; send text only or "
+                        f"choose a vision model",
+                        provider=self.name,
+                        model=model,
+                    )
+                if image.image_url is not None and not caps.image_urls:
+                    if not image.image_url.url.startswith(("http://", "https://")):
+                        raise InvalidRequestError(f"unsupported image URL: {image.image_url.url!r}")
+
+    # calls -------------------------------------------------------------------------
+    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        raise NotImplementedError
+
+    async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        raise NotImplementedError
+
+    def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
+        raise StreamingNotSupported(f"{self.name} cannot stream", provider=self.name, model=model)
+
+    def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
+        raise StreamingNotSupported(f"{self.name} cannot stream", provider=self.name, model=model)
+
+    def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        raise EmbeddingsNotSupported(
+            f"{self.name} has no embeddings API", provider=self.name, model=model
+        )
+
+    async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        raise EmbeddingsNotSupported(
+            f"{self.name} has no embeddings API", provider=self.name, model=model
+        )
+
+    # errors ------------------------------------------------------------------------
+    def map_error(self, exc: BaseException, model: str) -> LLMGateError:
+        """This SDK's exception as an llmgate error; the base handles transport errors."""
+        if isinstance(exc, LLMGateError):
+            return exc
+        mapped = map_transport_error(exc, provider=self.name, model=model)
+        if mapped is not None:
+            return mapped
+        return ProviderAPIError(
+            f"{type(exc).__name__}: {exc}", provider=self.name, model=model
+        )
