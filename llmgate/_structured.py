@@ -78,27 +78,180 @@ def parse_output(text: str, response_format: Any) -> Any:
         ) from exc
 
 
+# --------------------------------------------------------------------------- dialects
+
+_GEMINI_KEYS = frozenset(
+    {
+        "type", "format", "title", "description", "nullable", "enum", "items", "minItems",
+        "maxItems", "properties", "required", "propertyOrdering", "anyOf", "minimum", "maximum",
+        "minLength", "maxLength", "pattern", "additionalProperties", "default", "const",
+    }
+)
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every local ``$ref`` replaced by its definition (no ``$defs`` left).
+
+    A recursive model cannot be inlined: that is an InvalidRequestError naming the model.
+    """
+    definitions: dict[str, Any] = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+
+    def resolve(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [resolve(item, seen) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            if name in seen:
+                raise InvalidRequestError(
+                    f"the schema of {name!r} is recursive; this vendor's structured output "
+                    "cannot express recursion: use a non-recursive model"
+                )
+            if name not in definitions:
+                raise InvalidRequestError(f"the schema refers to an unknown definition {ref!r}")
+            merged = {**definitions[name], **{k: v for k, v in node.items() if k != "$ref"}}
+            return resolve(merged, (*seen, name))
+        return {
+            key: resolve(value, seen)
+            for key, value in node.items()
+            if key not in ("$defs", "definitions")
+        }
+
+    result: dict[str, Any] = resolve(schema, ())
+    return result
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI strict mode: closed objects, every property required, optional ones nullable.
+
+    A field with a non-null default stays non-nullable (the model must give a value), so
+    the validated object never receives a null the model class would refuse.
+
+    ``$ref``/``$defs`` are kept (strict mode accepts them); ``default`` is dropped, which
+    strict mode refuses.
+    """
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {key: walk(value) for key, value in node.items() if key != "default"}
+        if out.get("type") == "object" or "properties" in out:
+            properties: dict[str, Any] = out.get("properties", {})
+            original: dict[str, Any] = node.get("properties", {})
+            required = set(out.get("required", []))
+            for name, prop in list(properties.items()):
+                source = original.get(name)
+                has_real_default = isinstance(source, dict) and source.get("default") is not None
+                if name not in required and not has_real_default:
+                    properties[name] = _nullable(prop)
+            out["properties"] = properties
+            out["required"] = list(properties)
+            out["additionalProperties"] = False
+        return out
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+def _nullable(prop: Any) -> Any:
+    if not isinstance(prop, dict):
+        return prop
+    options = prop.get("anyOf")
+    if isinstance(options, list):
+        if any(isinstance(o, dict) and o.get("type") == "null" for o in options):
+            return prop
+        return {**prop, "anyOf": [*options, {"type": "null"}]}
+    kind = prop.get("type")
+    if isinstance(kind, str) and "$ref" not in prop:
+        if kind == "null":
+            return prop
+        if "enum" in prop:
+            return {**prop, "type": [kind, "null"], "enum": [*prop["enum"], None]}
+        return {**prop, "type": [kind, "null"]}
+    if isinstance(kind, list):
+        return prop if "null" in kind else {**prop, "type": [*kind, "null"]}
+    return {"anyOf": [prop, {"type": "null"}]}
+
+
+def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Gemini's JSON Schema subset: references inlined, unsupported keywords removed."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key not in _GEMINI_KEYS:
+                continue
+            if key == "properties" and isinstance(value, dict):
+                out[key] = {name: walk(prop) for name, prop in value.items()}
+            else:
+                out[key] = walk(value)
+        return out
+
+    result: dict[str, Any] = walk(inline_refs(schema))
+    return result
+
+
+# --------------------------------------------------------------------------- streaming
+
+PARTIAL_PARSE_ALWAYS_BELOW = 4096
+PARTIAL_PARSE_GROWTH = 1.25
+
+
 class StreamParser:
     """Adds the partial object parsed so far to each streamed chunk.
 
-    The last chunk (the one with a finish reason) carries the validated object.
+    pydantic_core parses the incomplete JSON (``allow_partial``). Re-parsing the whole text
+    on every chunk would cost O(n²) for a long object, so past a few KB the parse is only
+    refreshed when the text has grown by a quarter since the last one; chunks in between
+    carry the latest parse. Total work stays linear in the output length. The last chunk
+    (the one with a finish reason) carries the validated object.
     """
 
     def __init__(self, response_format: Any) -> None:
         self.response_format = response_format
         self._parts: list[str] = []
+        self._length = 0
+        self._parsed_at = 0
+        self._latest: Any = None
+        self.parses = 0
 
     def feed(self, chunk: StreamChunk) -> StreamChunk:
         if chunk.restarted:
             self._parts.clear()
+            self._length = self._parsed_at = 0
+            self._latest = None
         if chunk.delta:
             self._parts.append(chunk.delta)
-        text = "".join(self._parts)
-        if chunk.finish_reason and text and not chunk.tool_call_deltas:
-            chunk.parsed = parse_output(text, self.response_format)
-        elif chunk.delta:
+            self._length += len(chunk.delta)
+        if chunk.finish_reason and self._length and not chunk.tool_call_deltas:
+            chunk.parsed = parse_output(self._text(), self.response_format)
+            return chunk
+        if chunk.delta and self._due():
+            self.parses += 1
+            self._parsed_at = self._length
             try:
-                chunk.parsed = pydantic_core.from_json(text, allow_partial=True)
+                self._latest = pydantic_core.from_json(self._text(), allow_partial=True)
             except ValueError:
-                chunk.parsed = None
+                pass
+        if self._length:
+            chunk.parsed = self._latest
         return chunk
+
+    def _due(self) -> bool:
+        return (
+            self._length < PARTIAL_PARSE_ALWAYS_BELOW
+            or self._length >= self._parsed_at * PARTIAL_PARSE_GROWTH
+        )
+
+    def _text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
