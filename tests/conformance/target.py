@@ -90,5 +90,7 @@ class Target:
     embedding_model: str | None = None
     image_urls: bool = True  # False: the vendor takes only bytes (a URL must raise)
     reasoning: bool = True  # the fake can return reasoning/thinking the provider maps
+    request_ids: bool = True  # the vendor returns a request id on errors
+    error_headers: bool = True  # the SDK exposes error response headers (Retry-After)
     not_applicable: dict[str, str] = field(default_factory=dict)
     api_key_env: tuple[str, ...] = ()  # variables that must be unset for the missing-key case
