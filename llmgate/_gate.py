@@ -31,6 +31,7 @@ from ._registry import ProviderSpec, Registry, default_registry
 from ._retry import RetryPolicy
 from ._streaming import AsyncStream, Stream
 from .exceptions import (
+    EmbeddingsNotSupported,
     InvalidRequestError,
     LLMGateError,
     ProviderError,
@@ -227,6 +228,12 @@ class LLMGate:
             provider.check_request(request, vendor_model)
             if request.response_format is not None:
                 _structured.json_schema(request.response_format)
+        elif not provider.capabilities_for(vendor_model).embeddings:
+            raise EmbeddingsNotSupported(
+                f"{spec.name} has no embeddings API; use an embedding model of another provider",
+                provider=spec.name,
+                model=vendor_model,
+            )
         return provider, vendor_model
 
     def _policy(self, request: CompletionRequest | EmbeddingRequest, chain: Sequence[BaseMiddleware]) -> RetryPolicy:
