@@ -115,7 +115,9 @@ async def acompletion(
     )
 
 
-def parse(model: str | Sequence[str], messages: Any, *, response_format: type[_M], **kwargs: Any) -> _M:
+def parse(
+    model: str | Sequence[str], messages: Any, *, response_format: type[_M], **kwargs: Any
+) -> _M:
     """``completion(..., response_format=Model).parsed``, typed as ``Model``."""
     return default_gate().parse(model, messages, response_format=response_format, **kwargs)
 

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[int, int, int, int], None]  # done, failed, total, tokens
 
 
-def _request(gate: LLMGate, item: CompletionRequest | Mapping[str, Any], defaults: Mapping[str, Any]) -> CompletionRequest:
+def _request(
+    gate: LLMGate, item: CompletionRequest | Mapping[str, Any], defaults: Mapping[str, Any]
+) -> CompletionRequest:
     if isinstance(item, CompletionRequest):
         if not defaults:
             return item
@@ -76,7 +78,9 @@ def run_batch(
 
     def one(index: int) -> CompletionResponse:
         request = _request(gate, requests[index], defaults)
-        response: CompletionResponse = gate.run(request.model_copy(update={"stream": False}), middleware)
+        response: CompletionResponse = gate.run(
+            request.model_copy(update={"stream": False}), middleware
+        )
         return response
 
     with ThreadPoolExecutor(max_workers=min(max_concurrency, max(total, 1))) as pool:
@@ -103,7 +107,7 @@ def run_batch(
                         for other in pending:
                             other.cancel()
                 if progress is not None:
-                    progress(total and len([r for r in results if r]) , len(errors), total, tokens)
+                    progress(total and len([r for r in results if r]), len(errors), total, tokens)
             if stop:
                 next_index = total
     return _result(results, errors)
@@ -133,7 +137,9 @@ async def arun_batch(
                 return
             try:
                 request = _request(gate, requests[index], defaults)
-                results[index] = await gate.arun(request.model_copy(update={"stream": False}), middleware)
+                results[index] = await gate.arun(
+                    request.model_copy(update={"stream": False}), middleware
+                )
             except (LLMGateError, Exception) as exc:
                 errors.append(_error(index, exc))
                 if fail_fast:

@@ -25,6 +25,7 @@ from collections.abc import (
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from typing_extensions import override
 
 from . import _structured
 from ._registry import ProviderSpec, Registry, default_registry
@@ -114,6 +115,7 @@ class LLMGate:
         self._providers: dict[tuple[Any, ...], Provider] = {}
         self._lock = threading.Lock()
 
+    @override
     def __repr__(self) -> str:
         return (
             f"LLMGate(base_url={self.base_url!r}, timeout={self.timeout!r}, "
@@ -147,7 +149,7 @@ class LLMGate:
     ) -> CompletionRequest:
         """A validated CompletionRequest from call arguments and this gate's defaults."""
         if model is None:
-            model = self.defaults.get("model") or (self.fallback_chain[:1] or [None])[0]
+            model = self.defaults.get("model") or next(iter(self.fallback_chain), None)
             if model is None:
                 raise InvalidRequestError("no model given: pass model='provider/model-name'")
         if messages is None:
@@ -215,9 +217,7 @@ class LLMGate:
                     self._providers[cache_key] = provider
         return provider
 
-    def _prepare(
-        self, request: CompletionRequest | EmbeddingRequest
-    ) -> tuple[Provider, str]:
+    def _prepare(self, request: CompletionRequest | EmbeddingRequest) -> tuple[Provider, str]:
         model = request.model
         assert isinstance(model, str)
         spec, vendor_model = self.registry.resolve(model, request.provider)
@@ -236,7 +236,9 @@ class LLMGate:
             )
         return provider, vendor_model
 
-    def _policy(self, request: CompletionRequest | EmbeddingRequest, chain: Sequence[BaseMiddleware]) -> RetryPolicy:
+    def _policy(
+        self, request: CompletionRequest | EmbeddingRequest, chain: Sequence[BaseMiddleware]
+    ) -> RetryPolicy:
         policy = self.retry_policy
         for item in chain:
             configured = getattr(item, "retry_policy", None)
@@ -390,7 +392,9 @@ class LLMGate:
             chunks = _astructured_stream(chunks, request.response_format)
         return chunks
 
-    def stream(self, model: str | Sequence[str] | None = None, messages: Any = None, **kwargs: Any) -> Stream:
+    def stream(
+        self, model: str | Sequence[str] | None = None, messages: Any = None, **kwargs: Any
+    ) -> Stream:
         """``completion(..., stream=True)``."""
         result: Stream = self.completion(model, messages, stream=True, **kwargs)
         return result
@@ -448,14 +452,23 @@ class LLMGate:
             assert isinstance(ctx.request, EmbeddingRequest)
             parts = _split_embedding(ctx.request, provider)
             if len(parts) == 1:
-                return _with_retries(provider, vendor_model, policy, ctx, lambda: provider.embed(parts[0], vendor_model))
+                return _with_retries(
+                    provider,
+                    vendor_model,
+                    policy,
+                    ctx,
+                    lambda: provider.embed(parts[0], vendor_model),
+                )
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=min(EMBED_CONCURRENCY, len(parts))) as pool:
                 results = list(
                     pool.map(
                         lambda part: _with_retries(
-                            provider, vendor_model, policy, ctx,
+                            provider,
+                            vendor_model,
+                            policy,
+                            ctx,
                             lambda: provider.embed(part, vendor_model),
                         ),
                         parts,
@@ -489,7 +502,10 @@ class LLMGate:
             async def one(part: EmbeddingRequest) -> EmbeddingResponse:
                 async with gate:
                     return await _awith_retries(
-                        provider, vendor_model, policy, ctx,
+                        provider,
+                        vendor_model,
+                        policy,
+                        ctx,
                         lambda: provider.aembed(part, vendor_model),
                     )
 
@@ -500,7 +516,9 @@ class LLMGate:
         return result
 
     # batch -------------------------------------------------------------------------
-    def batch(self, requests: Sequence[CompletionRequest | Mapping[str, Any]], **kwargs: Any) -> BatchResult:
+    def batch(
+        self, requests: Sequence[CompletionRequest | Mapping[str, Any]], **kwargs: Any
+    ) -> BatchResult:
         from ._batch import run_batch
 
         return run_batch(self, requests, **kwargs)
@@ -543,9 +561,9 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _finish(request: CompletionRequest, response: CompletionResponse) -> CompletionResponse:
-    if request.response_format is not None and response.parsed is None:
-        if response.text or not response.tool_calls:
-            response.parsed = _structured.parse_output(response.text, request.response_format)
+    wants_parse = request.response_format is not None and response.parsed is None
+    if wants_parse and (response.text or not response.tool_calls):
+        response.parsed = _structured.parse_output(response.text, request.response_format)
     return response
 
 
@@ -664,7 +682,9 @@ async def _aclose(iterator: Any) -> None:
         await closer()
 
 
-def _structured_stream(chunks: Iterator[StreamChunk], response_format: Any) -> Iterator[StreamChunk]:
+def _structured_stream(
+    chunks: Iterator[StreamChunk], response_format: Any
+) -> Iterator[StreamChunk]:
     parser = _structured.StreamParser(response_format)
     try:
         for chunk in chunks:

@@ -50,7 +50,9 @@ def fetch_image(
     """``(bytes, mime type)`` of an http(s) image, at most ``max_bytes`` long."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
-        raise InvalidRequestError(f"only http and https image URLs can be downloaded, not {scheme!r}")
+        raise InvalidRequestError(
+            f"only http and https image URLs can be downloaded, not {scheme!r}"
+        )
     request = urllib.request.Request(url, headers={"User-Agent": "llmgate"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

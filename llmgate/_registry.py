@@ -330,7 +330,9 @@ class Registry:
             return spec, rest if sep and prefix == provider else model
         prefix, sep, rest = model.partition("/")
         if sep:
-            if prefix in self._specs or (self._load_entry_points() or prefix in self._specs):
+            if prefix not in self._specs:
+                self._load_entry_points()
+            if prefix in self._specs:
                 if not rest:
                     raise ModelNotFoundError(
                         f"{model!r} names provider {prefix!r} but no model: use '{prefix}/<model>'",
@@ -344,7 +346,9 @@ class Registry:
                     return spec, model
             tried = "it has no 'provider/' prefix and matches no well-known model family"
         suggestions = self._close(prefix if sep else model)
-        hint = f"; did you mean {', '.join(repr(s + '/') for s in suggestions)}" if suggestions else ""
+        hint = (
+            f"; did you mean {', '.join(repr(s + '/') for s in suggestions)}" if suggestions else ""
+        )
         raise ModelNotFoundError(
             f"cannot find a provider for model {model!r}: {tried}{hint}. "
             f"Write it as 'provider/model' (known providers: {', '.join(self.names())})",
@@ -388,7 +392,7 @@ def register_provider(
             module=f"{provider_class.__module__}:{provider_class.__qualname__}",
             env_keys=tuple(env_keys),
             prefixes=tuple(prefixes),
-            capabilities=capabilities or getattr(provider_class, "capabilities", Capabilities()),
+            capabilities=capabilities or provider_class.capabilities,
             default_base_url=default_base_url,
             key_required=key_required,
         )

@@ -82,9 +82,27 @@ def parse_output(text: str, response_format: Any) -> Any:
 
 _GEMINI_KEYS = frozenset(
     {
-        "type", "format", "title", "description", "nullable", "enum", "items", "minItems",
-        "maxItems", "properties", "required", "propertyOrdering", "anyOf", "minimum", "maximum",
-        "minLength", "maxLength", "pattern", "additionalProperties", "default", "const",
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "items",
+        "minItems",
+        "maxItems",
+        "properties",
+        "required",
+        "propertyOrdering",
+        "anyOf",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "additionalProperties",
+        "default",
+        "const",
     }
 )
 

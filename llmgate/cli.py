@@ -18,7 +18,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(response.text)
     print(f"   usage: {response.usage.total_tokens} tokens")
     print(f"== streaming ({model})")
-    with gate.stream(model, [{"role": "user", "content": "Streaming works chunk by chunk."}]) as stream:
+    with gate.stream(
+        model, [{"role": "user", "content": "Streaming works chunk by chunk."}]
+    ) as stream:
         for chunk in stream:
             print(chunk.delta, end="", flush=True)
     print()
@@ -33,13 +35,19 @@ def _providers(args: argparse.Namespace) -> int:
     for spec in default_registry.specs():
         sdk = spec.sdk_package
         installed = sdk is None or importlib.util.find_spec(sdk.split(".")[0]) is not None
-        key = "set" if spec.env_api_key() else ("not needed" if not spec.key_required else "missing")
-        print(f"{spec.name:12} sdk={'yes' if installed else 'no':3} key={key:10} {spec.description}")
+        key = (
+            "set" if spec.env_api_key() else ("not needed" if not spec.key_required else "missing")
+        )
+        print(
+            f"{spec.name:12} sdk={'yes' if installed else 'no':3} key={key:10} {spec.description}"
+        )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llmgate", description="One call shape for every LLM vendor.")
+    parser = argparse.ArgumentParser(
+        prog="llmgate", description="One call shape for every LLM vendor."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="a tour of llmgate (offline on mock/ by default)")
     demo.add_argument("-m", "--model", help="a real model to run the tour on")

@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from typing_extensions import override
+
 __all__ = [
     "AllProvidersFailedError",
     "AuthError",
@@ -143,6 +145,7 @@ class ProviderError(LLMGateError):
         self.body = body
         self.retryable = self.retryable_by_default if retryable is None else retryable
 
+    @override
     def __str__(self) -> str:
         where = "/".join(p for p in (self.provider, self.model) if p)
         bits = [f"[{where}]" if where else "", self.message]
@@ -152,6 +155,7 @@ class ProviderError(LLMGateError):
             bits.append(f"(request id {self.request_id})")
         return " ".join(b for b in bits if b)
 
+    @override
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, "
@@ -159,6 +163,7 @@ class ProviderError(LLMGateError):
             f"request_id={self.request_id!r}, retry_after={self.retry_after!r})"
         )
 
+    @override
     def __reduce__(self) -> Any:
         kwargs = {
             "provider": self.provider,

@@ -26,6 +26,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from typing_extensions import override
+
 from ._errors import make_provider_error
 from ._registry import Capabilities
 from .exceptions import ProviderConnectionError
@@ -69,7 +71,9 @@ class MockReply:
     delay: float = 0.0
 
     def calls(self) -> list[ToolCall]:
-        return [c if isinstance(c, ToolCall) else ToolCall.model_validate(c) for c in self.tool_calls]
+        return [
+            c if isinstance(c, ToolCall) else ToolCall.model_validate(c) for c in self.tool_calls
+        ]
 
 
 @dataclass
@@ -127,9 +131,11 @@ class MockProvider(Provider):
     capabilities = Capabilities(embeddings=True, prefill=True, reasoning=True)
     embedding_batch_size = 256
 
+    @override
     def create_client(self) -> Any:
         return None
 
+    @override
     def create_async_client(self) -> Any:
         return None
 
@@ -166,7 +172,9 @@ class MockProvider(Provider):
         )
         return TokenUsage(prompt_tokens=prompt, completion_tokens=completion)
 
-    def _response(self, request: CompletionRequest, model: str, reply: MockReply) -> CompletionResponse:
+    def _response(
+        self, request: CompletionRequest, model: str, reply: MockReply
+    ) -> CompletionResponse:
         calls = reply.calls() or None
         finish = reply.finish_reason or ("tool_calls" if calls else "stop")
         message = Message(
@@ -183,10 +191,12 @@ class MockProvider(Provider):
             usage=self._usage(request, reply),
         )
 
-    def _chunks(self, request: CompletionRequest, model: str, reply: MockReply) -> list[StreamChunk]:
+    def _chunks(
+        self, request: CompletionRequest, model: str, reply: MockReply
+    ) -> list[StreamChunk]:
         response = self._response(request, model, reply)
         pieces = list(reply.chunks) if reply.chunks is not None else _words(reply.text)
-        base = {"id": response.id, "model": model, "provider": self.name}
+        base: dict[str, Any] = {"id": response.id, "model": model, "provider": self.name}
         chunks: list[StreamChunk] = []
         if reply.reasoning:
             chunks.append(StreamChunk(**base, reasoning_delta=reply.reasoning))
@@ -197,7 +207,10 @@ class MockProvider(Provider):
                     **base,
                     tool_call_deltas=[
                         ToolCallDelta(
-                            index=index, id=call.id, name=call.name, arguments_delta=call.arguments_json
+                            index=index,
+                            id=call.id,
+                            name=call.name,
+                            arguments_delta=call.arguments_json,
                         )
                     ],
                 )
@@ -208,24 +221,29 @@ class MockProvider(Provider):
         return chunks
 
     # calls -------------------------------------------------------------------------
+    @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         reply = self._reply(request, model)
         if reply.delay:
             time.sleep(reply.delay)
         return self._response(request, model, reply)
 
+    @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         reply = self._reply(request, model)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         return self._response(request, model, reply)
 
+    @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
         reply = self._reply(request, model)
         chunks = self._chunks(request, model, reply)
         return self._iterate(chunks, reply, model)
 
-    def _iterate(self, chunks: list[StreamChunk], reply: MockReply, model: str) -> Iterator[StreamChunk]:
+    def _iterate(
+        self, chunks: list[StreamChunk], reply: MockReply, model: str
+    ) -> Iterator[StreamChunk]:
         for sent, chunk in enumerate(chunks):
             if reply.fail_after is not None and sent >= reply.fail_after:
                 raise ProviderConnectionError(
@@ -235,6 +253,7 @@ class MockProvider(Provider):
                 time.sleep(reply.delay)
             yield chunk
 
+    @override
     def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
         reply = self._reply(request, model)
         chunks = self._chunks(request, model, reply)
@@ -252,6 +271,7 @@ class MockProvider(Provider):
                 await asyncio.sleep(reply.delay)
             yield chunk
 
+    @override
     def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         script = self.settings.option("script") or _active_script()
         if script is not None:
@@ -264,6 +284,7 @@ class MockProvider(Provider):
             usage=TokenUsage(prompt_tokens=sum(_estimate_tokens(t) for t in request.input)),
         )
 
+    @override
     async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         return self.embed(request, model)
 

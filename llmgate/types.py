@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
@@ -99,7 +99,9 @@ class ImagePart(_Model):
         if self.type == "image_url" and self.image_url is None:
             raise ValueError("an image_url part needs image_url={'url': ...}")
         if self.type == "image_bytes" and self.image_bytes is None:
-            raise ValueError("an image_bytes part needs image_bytes={'data': ..., 'mime_type': ...}")
+            raise ValueError(
+                "an image_bytes part needs image_bytes={'data': ..., 'mime_type': ...}"
+            )
         return self
 
     @classmethod
@@ -126,7 +128,7 @@ def _parse_data_uri(url: str) -> tuple[str, str] | None:
     return header[len("data:") :] or "image/png", data
 
 
-ContentPart = Union[TextPart, ImagePart]
+ContentPart = TextPart | ImagePart
 
 
 def _content_part(value: Any) -> Any:
@@ -327,7 +329,9 @@ class TokenUsage(_Model):
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
-            cached_prompt_tokens=_add_optional(self.cached_prompt_tokens, other.cached_prompt_tokens),
+            cached_prompt_tokens=_add_optional(
+                self.cached_prompt_tokens, other.cached_prompt_tokens
+            ),
             reasoning_tokens=_add_optional(self.reasoning_tokens, other.reasoning_tokens),
         )
 

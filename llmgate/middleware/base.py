@@ -173,9 +173,7 @@ def check_supported(middleware: Sequence[BaseMiddleware], kind: CallKind, is_asy
             )
 
 
-def run_chain(
-    middleware: Sequence[BaseMiddleware], ctx: CallContext, innermost: CallNext
-) -> Any:
+def run_chain(middleware: Sequence[BaseMiddleware], ctx: CallContext, innermost: CallNext) -> Any:
     call: CallNext = innermost
     for item in reversed(middleware):
         call = _bind(item.wrap_call, call)

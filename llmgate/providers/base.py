@@ -22,7 +22,10 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from typing_extensions import override
+
 from .._errors import map_transport_error
+from .._images import url_not_supported
 from .._registry import Capabilities, ProviderSpec, register_provider
 from ..exceptions import (
     ConfigError,
@@ -91,6 +94,7 @@ class Provider:
             weakref.WeakKeyDictionary()
         )
 
+    @override
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec.name} base_url={self.base_url!r}>"
 
@@ -180,9 +184,14 @@ class Provider:
                         provider=self.name,
                         model=model,
                     )
-                if image.image_url is not None and not caps.image_urls:
-                    if not image.image_url.url.startswith(("http://", "https://")):
-                        raise InvalidRequestError(f"unsupported image URL: {image.image_url.url!r}")
+                url = image.image_url.url if image.image_url is not None else None
+                if url is not None and not url.startswith(("http://", "https://")):
+                    raise InvalidRequestError(
+                        f"unsupported image URL {url[:60]!r}: use http(s) or ImagePart.from_bytes"
+                    )
+                downloads = bool(self.settings.option("allow_image_download", False))
+                if url is not None and not caps.image_urls and not downloads:
+                    raise url_not_supported(self.name, model)
 
     # calls -------------------------------------------------------------------------
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
@@ -215,6 +224,4 @@ class Provider:
         mapped = map_transport_error(exc, provider=self.name, model=model)
         if mapped is not None:
             return mapped
-        return ProviderAPIError(
-            f"{type(exc).__name__}: {exc}", provider=self.name, model=model
-        )
+        return ProviderAPIError(f"{type(exc).__name__}: {exc}", provider=self.name, model=model)

@@ -14,7 +14,9 @@ from .targets import TARGETS
 
 _servers: dict[str, FakeServer] = {}
 
-FAST_RETRIES = RetryPolicy(max_retries=2, backoff_factor=0.001, max_backoff=0.01, max_retry_after=0.05)
+FAST_RETRIES = RetryPolicy(
+    max_retries=2, backoff_factor=0.001, max_backoff=0.01, max_retry_after=0.05
+)
 
 
 @pytest.fixture(params=TARGETS, ids=[t.id for t in TARGETS])

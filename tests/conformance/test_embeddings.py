@@ -55,6 +55,9 @@ async def test_aembed(gate: LLMGate, fake: FakeVendor, target: Target) -> None:
 def test_embeddings_not_supported(fake: FakeVendor, target: Target) -> None:
     if _has_embeddings(target):
         pytest.skip(f"{target.id} has embeddings (covered above)")
-    with LLMGate(**target.gate_kwargs(fake.base_url)) as gate, pytest.raises(EmbeddingsNotSupported):
+    with (
+        LLMGate(**target.gate_kwargs(fake.base_url)) as gate,
+        pytest.raises(EmbeddingsNotSupported),
+    ):
         gate.embed(target.model, "hello")
     assert fake.requests == []

@@ -18,7 +18,7 @@ from llmgate.exceptions import (
     RateLimitError,
     ServerError,
 )
-from tests.fakes.server import Fault, FakeVendor, Reply
+from tests.fakes.server import FakeVendor, Fault, Reply
 
 from .conftest import FAST_RETRIES, skip_if_not_applicable
 from .helpers import USER, provider_name, vendor_model

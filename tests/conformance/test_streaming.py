@@ -67,7 +67,9 @@ PARITY_REPLIES = {
         text="Let me check.",
         tool_calls=[FakeToolCall("get_weather", {"city": "Paris"}, id="call_2")],
     ),
-    "reasoning": Reply(text="42", reasoning="Six times seven is forty-two.", reasoning_signature="s1"),
+    "reasoning": Reply(
+        text="42", reasoning="Six times seven is forty-two.", reasoning_signature="s1"
+    ),
     "length": Reply(text="truncated output", finish_reason="length"),
     "cached_usage": Reply(text="ok", prompt_tokens=100, completion_tokens=2, cached_tokens=64),
 }

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-
 # --------------------------------------------------------------------------- scripts
 
 
@@ -134,7 +133,9 @@ class Response:
     close_connection: bool = False
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         status=status,
         headers={"content-type": "application/json", **(headers or {})},
@@ -220,8 +221,10 @@ class FakeVendor:
         headers = dict(fault.headers)
         if fault.request_id:
             headers.setdefault("x-request-id", fault.request_id)
-        raw = body if isinstance(body, bytes) else (
-            body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        raw = (
+            body
+            if isinstance(body, bytes)
+            else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
         )
         return Response(
             status=fault.status,
@@ -304,9 +307,13 @@ class FakeServer:
                 if request is None:
                     return
                 try:
-                    response = await asyncio.get_running_loop().run_in_executor(
-                        None, self.vendor.respond, request
-                    ) if _needs_thread(self.vendor) else self.vendor.respond(request)
+                    response = (
+                        await asyncio.get_running_loop().run_in_executor(
+                            None, self.vendor.respond, request
+                        )
+                        if _needs_thread(self.vendor)
+                        else self.vendor.respond(request)
+                    )
                 except Exception as exc:  # a bug in a fake: answer 599 so the test sees it
                     response = json_response({"fake_error": repr(exc)}, status=599)
                 keep_alive = await self._write_response(writer, response)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -16,19 +17,66 @@ import llmgate
 from llmgate._registry import BUILTIN_SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
-VENDOR_SDKS = ("openai", "anthropic", "google.genai", "mistralai", "cohere", "boto3", "botocore", "ollama")
+VENDOR_SDKS = (
+    "openai",
+    "anthropic",
+    "google.genai",
+    "mistralai",
+    "cohere",
+    "boto3",
+    "botocore",
+    "ollama",
+)
 
 EXPECTED_ALL = sorted(
     [
-        "AllProvidersFailedError", "AsyncStream", "AuthError", "BatchError", "BatchResult",
-        "BatchTimeoutError", "Capabilities", "Choice", "CompletionRequest", "CompletionResponse",
-        "ConfigError", "EmbeddingRequest", "EmbeddingResponse", "EmbeddingsNotSupported",
-        "FunctionDefinition", "ImageBytes", "ImagePart", "ImageURL", "InvalidRequestError",
-        "LLMGate", "LLMGateError", "Message", "ModelNotFoundError", "ProviderAPIError",
-        "ProviderError", "ProviderSpec", "RateLimitError", "RetryPolicy", "Stream", "StreamChunk",
-        "StreamingNotSupported", "StructuredOutputError", "TextPart", "TokenUsage", "ToolCall",
-        "ToolCallDelta", "ToolDefinition", "VisionNotSupported", "__version__", "abatch",
-        "acompletion", "aembed", "aparse", "batch", "completion", "embed", "parse",
+        "AllProvidersFailedError",
+        "AsyncStream",
+        "AuthError",
+        "BatchError",
+        "BatchResult",
+        "BatchTimeoutError",
+        "Capabilities",
+        "Choice",
+        "CompletionRequest",
+        "CompletionResponse",
+        "ConfigError",
+        "EmbeddingRequest",
+        "EmbeddingResponse",
+        "EmbeddingsNotSupported",
+        "FunctionDefinition",
+        "ImageBytes",
+        "ImagePart",
+        "ImageURL",
+        "InvalidRequestError",
+        "LLMGate",
+        "LLMGateError",
+        "Message",
+        "ModelNotFoundError",
+        "ProviderAPIError",
+        "ProviderError",
+        "ProviderSpec",
+        "RateLimitError",
+        "RetryPolicy",
+        "Stream",
+        "StreamChunk",
+        "StreamingNotSupported",
+        "StructuredOutputError",
+        "TextPart",
+        "TokenUsage",
+        "ToolCall",
+        "ToolCallDelta",
+        "ToolDefinition",
+        "VisionNotSupported",
+        "__version__",
+        "abatch",
+        "acompletion",
+        "aembed",
+        "aparse",
+        "batch",
+        "completion",
+        "embed",
+        "parse",
         "register_provider",
     ]
 )

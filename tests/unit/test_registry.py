@@ -23,7 +23,11 @@ def registry() -> Registry:
         ("openai/gpt-4o", "openai", "gpt-4o"),
         ("anthropic/claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5"),
         ("openrouter/meta-llama/llama-3-70b", "openrouter", "meta-llama/llama-3-70b"),
-        ("bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0", "bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+        (
+            "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "bedrock",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        ),
         ("ollama/llama3.2:3b", "ollama", "llama3.2:3b"),
         ("gpt-4.1-mini", "openai", "gpt-4.1-mini"),
         ("o3-mini", "openai", "o3-mini"),
@@ -78,7 +82,17 @@ def test_empty_model(registry: Registry) -> None:
 
 def test_presets_point_at_openai_provider() -> None:
     presets = {s.name: s for s in BUILTIN_SPECS if s.openai_compatible}
-    for name in ("groq", "deepseek", "together", "openrouter", "fireworks", "xai", "vllm", "lmstudio", "llamacpp"):
+    for name in (
+        "groq",
+        "deepseek",
+        "together",
+        "openrouter",
+        "fireworks",
+        "xai",
+        "vllm",
+        "lmstudio",
+        "llamacpp",
+    ):
         spec = presets[name]
         assert spec.module == "llmgate.providers.openai:OpenAIProvider"
         assert spec.default_base_url and spec.default_base_url.startswith("http")

@@ -18,10 +18,14 @@ def test_accumulates_text_tools_reasoning_usage() -> None:
         StreamChunk(id="r1", model="m", provider="p", reasoning_delta="more"),
         StreamChunk(id="r1", model="m", provider="p", delta="Hel"),
         StreamChunk(id="r1", model="m", provider="p", delta="lo"),
-        StreamChunk(tool_call_deltas=[ToolCallDelta(index=0, id="c1", name="f", arguments_delta='{"a"')]),
+        StreamChunk(
+            tool_call_deltas=[ToolCallDelta(index=0, id="c1", name="f", arguments_delta='{"a"')]
+        ),
         StreamChunk(tool_call_deltas=[ToolCallDelta(index=1, id="c2", name="g")]),
         StreamChunk(tool_call_deltas=[ToolCallDelta(index=0, arguments_delta=": 1}")]),
-        StreamChunk(finish_reason="tool_calls", usage=TokenUsage(prompt_tokens=2, completion_tokens=3)),
+        StreamChunk(
+            finish_reason="tool_calls", usage=TokenUsage(prompt_tokens=2, completion_tokens=3)
+        ),
     ]
     response = accumulate(chunks)
     assert response.text == "Hello"
@@ -39,7 +43,9 @@ def test_restart_clears_text_but_keeps_usage() -> None:
     acc = ChunkAccumulator()
     acc.add(StreamChunk(delta="partial", usage=TokenUsage(prompt_tokens=5)))
     acc.add(StreamChunk(delta="fresh", restarted=True))
-    acc.add(StreamChunk(finish_reason="stop", usage=TokenUsage(prompt_tokens=1, completion_tokens=1)))
+    acc.add(
+        StreamChunk(finish_reason="stop", usage=TokenUsage(prompt_tokens=1, completion_tokens=1))
+    )
     response = acc.response()
     assert response.text == "fresh"
     assert response.usage.prompt_tokens == 6

@@ -37,7 +37,10 @@ def test_image_url_parts() -> None:
             "role": "user",
             "content": [
                 {"type": "text", "text": "look"},
-                {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "https://x.test/a.png", "detail": "low"},
+                },
                 {"type": "image_url", "image_url": "https://x.test/b.png"},
                 {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}},
             ],
@@ -72,8 +75,12 @@ def test_unknown_part_type() -> None:
 
 
 def test_tool_definition_shapes() -> None:
-    flat = ToolDefinition.model_validate({"name": "f", "description": "d", "parameters": {"type": "object"}})
-    anthropic_like = ToolDefinition.model_validate({"name": "f", "input_schema": {"type": "object"}})
+    flat = ToolDefinition.model_validate(
+        {"name": "f", "description": "d", "parameters": {"type": "object"}}
+    )
+    anthropic_like = ToolDefinition.model_validate(
+        {"name": "f", "input_schema": {"type": "object"}}
+    )
     assert flat.function.name == anthropic_like.function.name == "f"
 
 
@@ -86,7 +93,9 @@ def test_usage_addition() -> None:
 
 
 def test_api_key_is_secret() -> None:
-    request = CompletionRequest(model="m", messages=[Message(role="user", content="x")], api_key="sk-SECRET")
+    request = CompletionRequest(
+        model="m", messages=[Message(role="user", content="x")], api_key="sk-SECRET"
+    )
     assert "sk-SECRET" not in repr(request)
     assert "sk-SECRET" not in str(request.model_dump())
     assert request.api_key_value == "sk-SECRET"
@@ -103,7 +112,9 @@ def test_unknown_request_fields_become_extra_kwargs() -> None:
 def test_malformed_message_is_clear_error() -> None:
     gate = LLMGate()
     with pytest.raises(InvalidRequestError, match=r"messages\[1\]"):
-        gate.completion("mock/x", [{"role": "user", "content": "a"}, {"role": "robot", "content": "b"}])
+        gate.completion(
+            "mock/x", [{"role": "user", "content": "a"}, {"role": "robot", "content": "b"}]
+        )
     with pytest.raises(InvalidRequestError, match="list of messages"):
         gate.completion("mock/x", "hello")
     with pytest.raises(InvalidRequestError, match="empty"):
