@@ -1,0 +1,706 @@
+"""Mistral La Plateforme through the official ``mistralai`` SDK (``mistralai.client.Mistral``).
+
+One ``Mistral`` object serves sync and async calls; llmgate still builds one per event
+loop for async use, so its httpx2 async client never crosses loops. SDK retries are off
+(``retry_config=None``); the per-call timeout goes in ``timeout_ms``.
+
+Reasoning models (Magistral) answer with ``thinking`` content chunks: their text becomes
+``reasoning``, and the native chunks (with any signature) are kept in
+``message.provider_details["mistral"]["content"]`` so the turn can be sent back as is.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+import struct
+import sys
+import warnings
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+from mistralai.client import Mistral
+from mistralai.client.errors import (
+    HTTPValidationError,
+    MistralError,
+    NoResponseError,
+    ResponseValidationError,
+)
+from mistralai.client.types.basemodel import Unset
+from typing_extensions import override
+
+from .. import _structured
+from .._errors import header, make_provider_error
+from .._registry import Capabilities
+from ..exceptions import (
+    BadRequestError,
+    InvalidRequestError,
+    LLMGateError,
+    ProviderAPIError,
+    ProviderConnectionError,
+)
+from ..types import (
+    Choice,
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImagePart,
+    Message,
+    StreamChunk,
+    TokenUsage,
+    ToolCall,
+    ToolCallDelta,
+    parse_tool_arguments,
+)
+from .base import Provider
+
+__all__ = ["MistralProvider"]
+
+PROVIDER = "mistral"
+REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
+
+
+def _given(value: Any) -> bool:
+    """False for the SDK's ``Unset()`` sentinel and for None."""
+    return value is not None and not isinstance(value, Unset)
+
+
+# =========================================================================== 1. requests
+
+
+def _content_chunks(message: Message) -> str | list[dict[str, Any]]:
+    if isinstance(message.content, str) or not message.images:
+        return message.text
+    chunks: list[dict[str, Any]] = []
+    for part in message.content or []:
+        if isinstance(part, ImagePart):
+            url = part.data_uri()
+            detail = part.image_url.detail if part.image_url is not None else None
+            image: Any = {"url": url, "detail": detail} if detail else url
+            chunks.append({"type": "image_url", "image_url": image})
+        else:
+            chunks.append({"type": "text", "text": part.text})
+    return chunks
+
+
+def _native_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(
+        c.get("text", "")
+        for c in content or ()
+        if isinstance(c, Mapping) and c.get("type") == "text"
+    )
+
+
+def _assistant_message(message: Message) -> dict[str, Any]:
+    native = (message.provider_details or {}).get(PROVIDER) or {}
+    content: Any = native.get("content")
+    # Native chunks (thinking + signature) are replayed only while the text still matches them.
+    if not isinstance(content, list) or _native_text(content) != message.text:
+        content = message.text
+    out: dict[str, Any] = {"role": "assistant", "content": content}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments_json},
+            }
+            for call in message.tool_calls
+        ]
+    return out
+
+
+def messages_param(messages: list[Message]) -> list[dict[str, Any]]:
+    """llmgate messages as Mistral chat messages; a trailing assistant turn is a prefix."""
+    tool_names = {c.id: c.name for m in messages for c in m.tool_calls or ()}
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            out.append({"role": "system", "content": message.text})
+        elif message.role == "user":
+            out.append({"role": "user", "content": _content_chunks(message)})
+        elif message.role == "assistant":
+            out.append(_assistant_message(message))
+        else:
+            tool: dict[str, Any] = {
+                "role": "tool",
+                "content": _content_chunks(message),
+                "tool_call_id": message.tool_call_id,
+            }
+            name = message.name or tool_names.get(message.tool_call_id or "")
+            if name:
+                tool["name"] = name
+            out.append(tool)
+    last = out[-1] if out else None
+    if last is not None and last["role"] == "assistant" and "tool_calls" not in last:
+        last["prefix"] = True
+    return out
+
+
+def tool_choice_param(choice: str | Mapping[str, Any]) -> str | dict[str, Any]:
+    """``auto`` | ``none`` | ``required`` (Mistral's ``any``) | a function name or dict."""
+    if isinstance(choice, str):
+        if choice in ("auto", "none"):
+            return choice
+        if choice in ("required", "any"):
+            return "any"
+        return {"type": "function", "function": {"name": choice}}
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, Mapping) else choice.get("name")
+    if isinstance(name, str) and name:
+        return {"type": "function", "function": {"name": name}}
+    kind = choice.get("type")
+    if isinstance(kind, str) and kind in ("auto", "none", "required", "any"):
+        return tool_choice_param(kind)
+    raise InvalidRequestError(f"tool_choice {dict(choice)!r} names no function")
+
+
+def response_format_param(response_format: Any) -> dict[str, Any]:
+    """Mistral's native strict JSON-schema mode."""
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", _structured.schema_name(response_format))[:64]
+    schema = _structured.strict_schema(_structured.json_schema(response_format))
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def chat_kwargs(request: CompletionRequest, model: str) -> dict[str, Any]:
+    """The keyword arguments of ``chat.complete`` / ``chat.stream`` for a request."""
+    kwargs: dict[str, Any] = {"model": model, "messages": messages_param(request.messages)}
+    if request.max_tokens is not None:
+        kwargs["max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        kwargs["temperature"] = request.temperature
+    if request.top_p is not None:
+        kwargs["top_p"] = request.top_p
+    if request.stop:
+        kwargs["stop"] = list(request.stop)
+    if request.tools:
+        kwargs["tools"] = [
+            {"type": "function", "function": tool.function.model_dump(exclude_none=True)}
+            for tool in request.tools
+        ]
+    if request.tool_choice is not None:
+        kwargs["tool_choice"] = tool_choice_param(request.tool_choice)
+    if request.parallel_tool_calls is not None:
+        kwargs["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.response_format is not None:
+        kwargs["response_format"] = response_format_param(request.response_format)
+    if request.timeout is not None:
+        kwargs["timeout_ms"] = max(1, int(request.timeout * 1000))
+    kwargs.update(request.extra_kwargs)
+    return kwargs
+
+
+_UNSUPPORTED_EMBEDDING_PARAMS = ("task_type", "title", "input_type", "truncate", "user")
+
+
+def embedding_kwargs(request: EmbeddingRequest, model: str, *, strict: bool) -> dict[str, Any]:
+    """The keyword arguments of ``embeddings.create``; options Mistral lacks are dropped."""
+    for name in _UNSUPPORTED_EMBEDDING_PARAMS:
+        if getattr(request, name) is not None:
+            _unsupported(name, strict=strict)
+    kwargs: dict[str, Any] = {"model": model, "inputs": list(request.input)}
+    if request.dimensions is not None:
+        kwargs["output_dimension"] = request.dimensions
+    if request.encoding_format is not None:
+        if request.encoding_format not in ("float", "base64"):
+            raise InvalidRequestError(
+                "mistral encoding_format must be 'float' or 'base64', "
+                f"not {request.encoding_format!r}"
+            )
+        kwargs["encoding_format"] = request.encoding_format
+    if request.timeout is not None:
+        kwargs["timeout_ms"] = max(1, int(request.timeout * 1000))
+    kwargs.update(request.extra_kwargs)
+    return kwargs
+
+
+def _unsupported(name: str, *, strict: bool) -> None:
+    message = f"the mistral provider does not accept {name!r}; it was not sent"
+    if strict:
+        raise InvalidRequestError(message)
+    warnings.warn(message, UserWarning, stacklevel=_caller_stacklevel())
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel that points a warning at the first frame outside llmgate."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+# =========================================================================== 2. results
+
+_FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "model_length": "length",
+    "tool_calls": "tool_calls",
+    "error": "error",
+    "content_filter": "content_filter",
+}
+
+
+def finish_reason(native: Any) -> str | None:
+    if not _given(native) or not native:
+        return None
+    return _FINISH_REASONS.get(str(native), "stop")
+
+
+def usage_from(info: Any) -> TokenUsage | None:
+    if not _given(info):
+        return None
+    extra = getattr(info, "additional_properties", None) or {}
+    prompt_details = extra.get("prompt_tokens_details") or {}
+    completion_details = extra.get("completion_tokens_details") or {}
+    return TokenUsage(
+        prompt_tokens=info.prompt_tokens or 0,
+        completion_tokens=info.completion_tokens or 0,
+        total_tokens=info.total_tokens or 0,
+        cached_prompt_tokens=prompt_details.get("cached_tokens"),
+        reasoning_tokens=completion_details.get("reasoning_tokens"),
+    )
+
+
+def arguments_text(arguments: Any) -> str:
+    """Tool-call arguments as a JSON string (the SDK gives a str or a dict)."""
+    if isinstance(arguments, str):
+        return arguments
+    if not _given(arguments):
+        return ""
+    return json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
+
+
+def _call_id(call: Any) -> str | None:
+    value = getattr(call, "id", None)
+    return value if isinstance(value, str) and value and value != "null" else None
+
+
+class ContentParts:
+    """Text, reasoning and the native chunk list, built from content as it arrives.
+
+    Streaming and non-streaming results both go through :meth:`add`, so the accumulated
+    stream and the whole response carry the same text, reasoning and provider details.
+    """
+
+    def __init__(self) -> None:
+        self.native: list[dict[str, Any]] = []
+        self.thinking = False
+
+    def add(self, content: Any) -> tuple[str, str]:
+        """Record one piece of content; returns its ``(text, reasoning)``."""
+        if not _given(content):
+            return "", ""
+        if isinstance(content, str):
+            self._append("text", content, None)
+            return content, ""
+        texts: list[str] = []
+        thoughts: list[str] = []
+        for chunk in content:
+            kind = getattr(chunk, "type", None)
+            if kind == "text":
+                texts.append(chunk.text)
+                self._append("text", chunk.text, None)
+            elif kind == "thinking":
+                thought = "".join(
+                    part.text for part in chunk.thinking if getattr(part, "type", None) == "text"
+                )
+                thoughts.append(thought)
+                signature = chunk.signature if _given(chunk.signature) else None
+                self._append("thinking", thought, signature)
+        return "".join(texts), "".join(thoughts)
+
+    def _append(self, kind: str, text: str, signature: str | None) -> None:
+        if kind == "thinking":
+            self.thinking = True
+        last = self.native[-1] if self.native else None
+        if last is not None and last["type"] == kind:
+            if kind == "text":
+                last["text"] += text
+            else:
+                last["thinking"][0]["text"] += text
+                if signature is not None:
+                    last["signature"] = signature
+            return
+        if not text and signature is None:
+            return
+        if kind == "text":
+            self.native.append({"type": "text", "text": text})
+        else:
+            block: dict[str, Any] = {
+                "type": "thinking",
+                "thinking": [{"type": "text", "text": text}],
+            }
+            if signature is not None:
+                block["signature"] = signature
+            self.native.append(block)
+
+    def details(self) -> dict[str, Any] | None:
+        """Provider details for the message: only needed when there was thinking to replay."""
+        if not self.thinking:
+            return None
+        return {PROVIDER: {"content": copy.deepcopy(self.native)}}
+
+
+def response_from_sdk(result: Any, model: str) -> CompletionResponse:
+    """A ``ChatCompletionResponse`` as a CompletionResponse."""
+    choices = []
+    for choice in result.choices:
+        parts = ContentParts()
+        message_in = choice.message
+        text, reasoning = parts.add(message_in.content if message_in is not None else None)
+        calls = [
+            ToolCall(
+                id=_call_id(call) or f"call_{i}",
+                name=call.function.name,
+                arguments=parse_tool_arguments(arguments_text(call.function.arguments)),
+            )
+            for i, call in enumerate(
+                message_in.tool_calls
+                if message_in is not None and _given(message_in.tool_calls)
+                else ()
+            )
+        ] or None
+        message = Message(
+            role="assistant",
+            content=text if (text or not calls) else None,
+            tool_calls=calls,
+            reasoning=reasoning or None,
+            provider_details=parts.details(),
+        )
+        choices.append(
+            Choice(
+                index=choice.index,
+                message=message,
+                finish_reason=finish_reason(choice.finish_reason),
+            )
+        )
+    response = CompletionResponse(
+        id=result.id,
+        model=result.model or model,
+        provider=PROVIDER,
+        choices=choices,
+        usage=usage_from(result.usage) or TokenUsage(),
+    )
+    response.set_raw(result)
+    return response
+
+
+class StreamTranslator:
+    """Turns ``CompletionChunk``s into StreamChunks (tool calls keyed by id, then index)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.parts = ContentParts()
+        self._slots_by_id: dict[str, int] = {}
+        self._slots_by_index: dict[int, int] = {}
+        self._calls = 0
+
+    def _slot(self, call: Any) -> tuple[int, bool]:
+        """Our index for a tool call, and whether it is new in this stream."""
+        call_id = _call_id(call)
+        index = call.index if isinstance(getattr(call, "index", None), int) else 0
+        if call_id is not None and call_id in self._slots_by_id:
+            return self._slots_by_id[call_id], False
+        if call_id is None and index in self._slots_by_index:
+            return self._slots_by_index[index], False
+        slot = self._calls
+        self._calls += 1
+        if call_id is not None:
+            self._slots_by_id[call_id] = slot
+        self._slots_by_index[index] = slot
+        return slot, True
+
+    def feed(self, chunk: Any) -> StreamChunk | None:
+        """The StreamChunk for one SDK chunk, or None when it carries nothing."""
+        text = reasoning = ""
+        deltas: list[ToolCallDelta] = []
+        finish: str | None = None
+        if chunk.choices:
+            choice = chunk.choices[0]
+            delta = choice.delta
+            text, reasoning = self.parts.add(delta.content)
+            if _given(delta.tool_calls):
+                for call in delta.tool_calls:
+                    slot, new = self._slot(call)
+                    deltas.append(
+                        ToolCallDelta(
+                            index=slot,
+                            id=_call_id(call) if new else None,
+                            name=call.function.name or None,
+                            arguments_delta=arguments_text(call.function.arguments),
+                        )
+                    )
+            finish = finish_reason(choice.finish_reason)
+        usage = usage_from(chunk.usage)
+        if not (text or reasoning or deltas or finish or usage):
+            return None
+        return StreamChunk(
+            id=chunk.id,
+            model=chunk.model or self.model,
+            provider=PROVIDER,
+            delta=text,
+            reasoning_delta=reasoning or None,
+            tool_call_deltas=deltas or None,
+            finish_reason=finish,
+            usage=usage,
+            provider_details=self.parts.details() if finish else None,
+        )
+
+
+def embedding_response_from_sdk(result: Any, model: str) -> EmbeddingResponse:
+    rows = sorted(result.data, key=lambda row: row.index or 0)
+    response = EmbeddingResponse(
+        embeddings=[list(row.embedding or ()) for row in rows],
+        model=result.model or model,
+        provider=PROVIDER,
+        usage=usage_from(result.usage) or TokenUsage(),
+    )
+    response.set_raw(result)
+    return response
+
+
+def embedding_response_from_json(body: str, model: str) -> EmbeddingResponse:
+    """An embeddings answer with base64 vectors (little-endian float32), which the SDK
+    cannot validate: it types every embedding as a list of floats."""
+    payload = json.loads(body)
+    rows = sorted(payload.get("data") or [], key=lambda row: row.get("index") or 0)
+    vectors = []
+    for row in rows:
+        value = row.get("embedding")
+        if isinstance(value, str):
+            raw = base64.b64decode(value)
+            value = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+        vectors.append([float(x) for x in value or ()])
+    usage = payload.get("usage") or {}
+    response = EmbeddingResponse(
+        embeddings=vectors,
+        model=payload.get("model") or model,
+        provider=PROVIDER,
+        usage=TokenUsage(
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            total_tokens=usage.get("total_tokens") or 0,
+        ),
+    )
+    response.set_raw(payload)
+    return response
+
+
+# =========================================================================== 3. errors
+
+
+def _json_or_none(text: Any) -> Any:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _error_message(body: Any, fallback: str) -> str:
+    if isinstance(body, Mapping):
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message
+        detail = body.get("detail", message)
+        if isinstance(detail, list):
+            return "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc', ()))}: {d.get('msg')}"
+                if isinstance(d, Mapping)
+                else str(d)
+                for d in detail
+            )
+        if detail:
+            return json.dumps(detail) if not isinstance(detail, str) else detail
+    return fallback
+
+
+def _request_id(headers: Any) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        value = header(headers, name)
+        if value:
+            return value
+    return None
+
+
+def _status_of(frame: Mapping[str, Any]) -> int | None:
+    for key in ("raw_status_code", "status", "code"):
+        value = frame.get(key)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.isdigit() and 100 <= int(value) < 600:
+            return int(value)
+    return None
+
+
+def _stream_error_frame(body: Any) -> Mapping[str, Any] | None:
+    """The error object of an in-stream error event, if ``body`` is one."""
+    payload = _json_or_none(body)
+    if isinstance(payload, Mapping) and isinstance(payload.get("data"), Mapping):
+        payload = payload["data"]
+    if not isinstance(payload, Mapping):
+        return None
+    if payload.get("object") == "error":
+        return payload
+    error = payload.get("error")
+    return error if isinstance(error, Mapping) else None
+
+
+def map_mistral_error(exc: BaseException, model: str) -> LLMGateError | None:
+    """The llmgate error for a ``mistralai`` exception, or None for anything else."""
+    if isinstance(exc, ResponseValidationError):
+        frame = _stream_error_frame(exc.body)
+        if frame is None:
+            return ProviderAPIError(
+                f"Mistral sent a response the SDK could not read: {exc.message[:500]}",
+                provider=PROVIDER,
+                model=model,
+            )
+        status = _status_of(frame)
+        return make_provider_error(
+            _error_message(frame, "error event in the stream"),
+            status=status,
+            provider=PROVIDER,
+            model=model,
+            request_id=_request_id(exc.headers),
+            body=dict(frame),
+            cls=None if status is not None else ProviderAPIError,
+        )
+    if isinstance(exc, MistralError):
+        body = _json_or_none(exc.body)
+        status = exc.status_code
+        return make_provider_error(
+            _error_message(body, f"HTTP {status}"),
+            status=status,
+            provider=PROVIDER,
+            model=model,
+            headers=exc.headers,
+            request_id=_request_id(exc.headers),
+            body=body if body is not None else exc.body,
+            cls=BadRequestError if isinstance(exc, HTTPValidationError) else None,
+        )
+    if isinstance(exc, NoResponseError):
+        return ProviderConnectionError(
+            f"no response from Mistral: {exc.message}", provider=PROVIDER, model=model
+        )
+    return None
+
+
+# =========================================================================== 4. the provider
+
+
+class MistralProvider(Provider):
+    """Mistral chat (text, images, tools, JSON schema, thinking, prefill) and embeddings."""
+
+    capabilities = Capabilities(embeddings=True, prefill=True, reasoning=True)
+    # Not documented as a count; 512 inputs per request is a conservative split size.
+    embedding_batch_size = 512
+
+    def _server_url(self) -> str | None:
+        url = self.base_url
+        if not url:
+            return None
+        url = url.rstrip("/")
+        # The SDK adds "/v1/..." itself; accept an OpenAI-style base URL that ends in /v1.
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+    def _new_client(self) -> Mistral:
+        return Mistral(api_key=self.api_key(), server_url=self._server_url(), retry_config=None)
+
+    @override
+    def create_client(self) -> Mistral:
+        return self._new_client()
+
+    @override
+    def create_async_client(self) -> Mistral:
+        return self._new_client()
+
+    @override
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.__exit__(None, None, None)
+
+    @property
+    def _strict(self) -> bool:
+        return bool(getattr(self, "strict_params", False))
+
+    # chat ------------------------------------------------------------------------------
+    @override
+    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        result = self.client.chat.complete(**chat_kwargs(request, model))
+        return response_from_sdk(result, model)
+
+    @override
+    async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        result = await self.async_client.chat.complete_async(**chat_kwargs(request, model))
+        return response_from_sdk(result, model)
+
+    @override
+    def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
+        kwargs = chat_kwargs(request, model)
+        events = self.client.chat.stream(**kwargs)
+        try:
+            translator = StreamTranslator(model)
+            for event in events:
+                chunk = translator.feed(event.data)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            events.close()
+
+    @override
+    async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
+        kwargs = chat_kwargs(request, model)
+        events = await self.async_client.chat.stream_async(**kwargs)
+        try:
+            translator = StreamTranslator(model)
+            async for event in events:
+                chunk = translator.feed(event.data)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            await events.close()
+
+    # embeddings ------------------------------------------------------------------------
+    @override
+    def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        kwargs = embedding_kwargs(request, model, strict=self._strict)
+        try:
+            result = self.client.embeddings.create(**kwargs)
+        except ResponseValidationError as exc:
+            if kwargs.get("encoding_format") != "base64":
+                raise
+            return embedding_response_from_json(exc.body, model)
+        return embedding_response_from_sdk(result, model)
+
+    @override
+    async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        kwargs = embedding_kwargs(request, model, strict=self._strict)
+        try:
+            result = await self.async_client.embeddings.create_async(**kwargs)
+        except ResponseValidationError as exc:
+            if kwargs.get("encoding_format") != "base64":
+                raise
+            return embedding_response_from_json(exc.body, model)
+        return embedding_response_from_sdk(result, model)
+
+    # errors ----------------------------------------------------------------------------
+    @override
+    def map_error(self, exc: BaseException, model: str) -> LLMGateError:
+        mapped = map_mistral_error(exc, model)
+        if mapped is not None:
+            return mapped
+        return super().map_error(exc, model)
