@@ -1,0 +1,803 @@
+"""Cohere, through the official ``cohere`` SDK's v2 clients (``ClientV2`` / ``AsyncClientV2``).
+
+Vendor facts this module encodes:
+
+- ``CO_API_URL`` is read by the SDK when it is imported, so the base URL is always passed.
+- Cohere has no named tool choice: a named choice becomes ``tool_choice="REQUIRED"`` with
+  ``tools`` restricted to that one function.
+- ``tool_plan`` (the plan the model writes before calling tools) and citations are kept in
+  ``message.provider_details["cohere"]`` and sent back with the assistant turn.
+- The SDK's stream parser turns an event it does not know into *some other* event: a frame
+  without ``type`` becomes a ``message-start`` carrying the unknown keys, a frame with an
+  unknown ``type`` is skipped with a log warning. :class:`StreamTranslator` turns the first
+  into the mapped error and treats a stream that ends without ``message-end`` as cut.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import struct
+import warnings
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import cohere
+import cohere.errors
+from cohere.core.api_error import ApiError
+from cohere.core.http_sse import SSEError
+from cohere.core.parse_error import ParsingError
+from typing_extensions import override
+
+from .. import _structured
+from .._errors import header, make_provider_error
+from .._registry import Capabilities
+from ..exceptions import (
+    AuthError,
+    BadRequestError,
+    InvalidRequestError,
+    LLMGateError,
+    ProviderAPIError,
+    ProviderConnectionError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+)
+from ..types import (
+    Choice,
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImagePart,
+    Message,
+    StreamChunk,
+    TextPart,
+    TokenUsage,
+    ToolCall,
+    ToolCallDelta,
+    ToolDefinition,
+)
+from .base import Provider
+
+__all__ = ["CohereProvider", "StreamTranslator"]
+
+PROVIDER = "cohere"
+DEFAULT_BASE_URL = "https://api.cohere.com"
+DEFAULT_EMBED_INPUT_TYPE = "search_document"
+
+# ============================================================================ 1. requests
+
+
+def _drop_unsupported(name: str, strict: bool, why: str = "") -> None:
+    message = f"cohere does not accept {name}{': ' + why if why else ''}; it was not sent"
+    if strict:
+        raise InvalidRequestError(message)
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
+def _text_only(message: Message, role: str) -> str:
+    if message.images:
+        raise InvalidRequestError(
+            f"cohere accepts images only in user messages, not in {role} messages"
+        )
+    return message.text
+
+
+def _user_content(message: Message) -> str | list[dict[str, Any]]:
+    if not isinstance(message.content, list):
+        return message.content or ""
+    parts: list[dict[str, Any]] = []
+    for part in message.content:
+        if isinstance(part, TextPart):
+            parts.append({"type": "text", "text": part.text})
+        else:
+            parts.append({"type": "image_url", "image_url": _image_url(part)})
+    return parts
+
+
+def _image_url(part: ImagePart) -> dict[str, Any]:
+    image: dict[str, Any] = {"url": part.data_uri()}
+    if part.image_url is not None and part.image_url.detail is not None:
+        image["detail"] = part.image_url.detail
+    return image
+
+
+def _native_details(message: Message) -> dict[str, Any]:
+    details = (message.provider_details or {}).get(PROVIDER)
+    return dict(details) if isinstance(details, Mapping) else {}
+
+
+def _assistant_message(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": "assistant"}
+    text = _text_only(message, "assistant")
+    if message.reasoning:
+        content: list[dict[str, Any]] = [{"type": "thinking", "thinking": message.reasoning}]
+        if text:
+            content.append({"type": "text", "text": text})
+        out["content"] = content
+    elif text or not message.tool_calls:
+        out["content"] = text
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments_json},
+            }
+            for call in message.tool_calls
+        ]
+    native = _native_details(message)
+    if native.get("tool_plan"):
+        out["tool_plan"] = native["tool_plan"]
+    if native.get("citations"):
+        out["citations"] = native["citations"]
+    return out
+
+
+def to_cohere_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """llmgate messages as Cohere v2 chat messages (system turns stay where they are)."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            out.append({"role": "system", "content": _text_only(message, "system")})
+        elif message.role == "user":
+            out.append({"role": "user", "content": _user_content(message)})
+        elif message.role == "assistant":
+            out.append(_assistant_message(message))
+        else:
+            out.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": message.tool_call_id,
+                    "content": _text_only(message, "tool"),
+                }
+            )
+    return out
+
+
+def to_cohere_tools(tools: Sequence[ToolDefinition]) -> list[dict[str, Any]]:
+    out = []
+    for tool in tools:
+        function: dict[str, Any] = {
+            "name": tool.function.name,
+            "parameters": tool.function.parameters,
+        }
+        if tool.function.description:
+            function["description"] = tool.function.description
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def parse_tool_choice(choice: str | Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """``(mode, function name)``: mode is auto | none | required | named (or None)."""
+    if choice is None:
+        return None, None
+    if isinstance(choice, str):
+        lowered = choice.lower()
+        if lowered in ("auto", "none", "required"):
+            return lowered, None
+        if lowered == "any":
+            return "required", None
+        return "named", choice
+    function = choice.get("function")
+    if isinstance(function, Mapping) and function.get("name"):
+        return "named", str(function["name"])
+    if choice.get("name"):
+        return "named", str(choice["name"])
+    kind = str(choice.get("type", "")).lower()
+    if kind in ("auto", "none", "required", "any"):
+        return ("required" if kind == "any" else kind), None
+    raise InvalidRequestError(f"tool_choice {dict(choice)!r} is not understood")
+
+
+def _apply_tools(request: CompletionRequest, kwargs: dict[str, Any], strict: bool) -> None:
+    tools = to_cohere_tools(request.tools or [])
+    mode, name = parse_tool_choice(request.tool_choice)
+    if mode == "named":
+        chosen = [tool for tool in tools if tool["function"]["name"] == name]
+        if not chosen:
+            raise InvalidRequestError(
+                f"tool_choice names {name!r}, which is not among the tools given"
+            )
+        tools = chosen
+        kwargs["tool_choice"] = "REQUIRED"
+    elif mode == "required":
+        kwargs["tool_choice"] = "REQUIRED"
+    elif mode == "none":
+        kwargs["tool_choice"] = "NONE"
+    if tools:
+        kwargs["tools"] = tools
+    if request.parallel_tool_calls is False:
+        _drop_unsupported(
+            "parallel_tool_calls=False", strict, "the model may always call several tools"
+        )
+
+
+def response_format_param(response_format: Any) -> dict[str, Any]:
+    """Cohere's native structured-output mode: a JSON object constrained by a JSON Schema."""
+    if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
+        schema = response_format.get("json_schema") or response_format.get("schema")
+        return {"type": "json_object", **({"json_schema": dict(schema)} if schema else {})}
+    schema = _structured.json_schema(response_format)
+    try:
+        schema = _structured.inline_refs(schema)
+    except InvalidRequestError:
+        pass  # a recursive schema keeps its $refs
+    return {"type": "json_object", "json_schema": schema}
+
+
+def _request_options(timeout: float | None, extra: Any) -> dict[str, Any]:
+    options: dict[str, Any] = dict(extra) if isinstance(extra, Mapping) else {}
+    options["max_retries"] = 0
+    if timeout is not None:
+        options["timeout"] = timeout
+    return options
+
+
+def _with_extra(
+    kwargs: dict[str, Any], timeout: float | None, extra_kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    extra = dict(extra_kwargs)
+    kwargs["request_options"] = _request_options(timeout, extra.pop("request_options", None))
+    kwargs.update(extra)
+    return kwargs
+
+
+def chat_kwargs(request: CompletionRequest, model: str, *, strict: bool = False) -> dict[str, Any]:
+    """The keyword arguments of ``ClientV2.chat`` / ``chat_stream`` for a request."""
+    kwargs: dict[str, Any] = {"model": model, "messages": to_cohere_messages(request.messages)}
+    if request.tools or request.tool_choice is not None:
+        _apply_tools(request, kwargs, strict)
+    if request.max_tokens is not None:
+        kwargs["max_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        kwargs["temperature"] = request.temperature
+    if request.top_p is not None:
+        kwargs["p"] = request.top_p
+    if request.stop:
+        kwargs["stop_sequences"] = list(request.stop)
+    if request.response_format is not None:
+        kwargs["response_format"] = response_format_param(request.response_format)
+    return _with_extra(kwargs, request.timeout, request.extra_kwargs)
+
+
+_INPUT_TYPES = {
+    "search_document": "search_document",
+    "document": "search_document",
+    "retrieval_document": "search_document",
+    "search_query": "search_query",
+    "query": "search_query",
+    "retrieval_query": "search_query",
+    "question_answering": "search_query",
+    "fact_verification": "search_query",
+    "code_retrieval_query": "search_query",
+    "classification": "classification",
+    "clustering": "clustering",
+    "image": "image",
+}
+_EMBEDDING_TYPES = ("float", "base64", "int8", "uint8", "binary", "ubinary")
+
+
+def embed_input_type(input_type: str | None, task_type: str | None) -> str:
+    """Cohere's ``input_type`` from ``input_type`` or a Gemini-style ``task_type``.
+
+    Defaults to ``search_document``: texts are embedded as documents to be searched.
+    """
+    for value, field in ((input_type, "input_type"), (task_type, "task_type")):
+        if value is None:
+            continue
+        mapped = _INPUT_TYPES.get(value.lower())
+        if mapped is None and field == "input_type":
+            return value
+        if mapped is None:
+            raise InvalidRequestError(
+                f"task_type {value!r} has no Cohere input_type; pass input_type= one of "
+                "search_document, search_query, classification, clustering"
+            )
+        return mapped
+    return DEFAULT_EMBED_INPUT_TYPE
+
+
+def embed_kwargs(request: EmbeddingRequest, model: str, *, strict: bool = False) -> dict[str, Any]:
+    """The keyword arguments of ``ClientV2.embed`` for a request."""
+    embedding_type = (request.encoding_format or "float").lower()
+    if embedding_type not in _EMBEDDING_TYPES:
+        raise InvalidRequestError(
+            f"encoding_format {request.encoding_format!r} is not one of "
+            + ", ".join(_EMBEDDING_TYPES)
+        )
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "texts": list(request.input),
+        "input_type": embed_input_type(request.input_type, request.task_type),
+        "embedding_types": [embedding_type],
+    }
+    if request.dimensions is not None:
+        kwargs["output_dimension"] = request.dimensions
+    if request.truncate is not None:
+        kwargs["truncate"] = request.truncate.upper()
+    if request.title is not None:
+        _drop_unsupported("title", strict)
+    if request.user is not None:
+        _drop_unsupported("user", strict)
+    return _with_extra(kwargs, request.timeout, request.extra_kwargs)
+
+
+# ============================================================================ 2. results
+
+_FINISH_REASONS = {
+    "COMPLETE": "stop",
+    "STOP_SEQUENCE": "stop",
+    "MAX_TOKENS": "length",
+    "TOOL_CALL": "tool_calls",
+    "ERROR": "error",
+    "TIMEOUT": "error",
+}
+
+
+def finish_reason(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return _FINISH_REASONS.get(str(raw).upper(), "stop")
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def usage_from(usage: Any) -> TokenUsage:
+    """Token counts from ``usage.tokens`` (billed units when tokens are missing)."""
+    if usage is None:
+        return TokenUsage()
+    tokens = usage.tokens
+    billed = usage.billed_units
+    prompt = _count(tokens.input_tokens) if tokens is not None else None
+    completion = _count(tokens.output_tokens) if tokens is not None else None
+    if prompt is None and billed is not None:
+        prompt = _count(billed.input_tokens)
+    if completion is None and billed is not None:
+        completion = _count(billed.output_tokens)
+    return TokenUsage(
+        prompt_tokens=prompt or 0,
+        completion_tokens=completion or 0,
+        cached_prompt_tokens=_count(usage.cached_tokens),
+    )
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def native_details(
+    tool_plan: str | None, citations: Sequence[Any], error: str | None = None
+) -> dict[str, Any] | None:
+    """What goes into ``provider_details["cohere"]``: the same for streamed and whole replies."""
+    details: dict[str, Any] = {}
+    if tool_plan:
+        details["tool_plan"] = tool_plan
+    if citations:
+        details["citations"] = [_dump(citation) for citation in citations]
+    if error:
+        details["error"] = error
+    return {PROVIDER: details} if details else None
+
+
+def tool_call_from(call: Any) -> ToolCall:
+    function = call.function
+    return ToolCall.model_validate(
+        {
+            "id": call.id,
+            "name": (function.name if function is not None else None) or "",
+            "arguments": (function.arguments if function is not None else None) or "",
+        }
+    )
+
+
+def response_from_chat(result: Any, model: str) -> CompletionResponse:
+    """A ``V2ChatResponse`` as a CompletionResponse."""
+    reply = result.message
+    texts: list[str] = []
+    thinking: list[str] = []
+    for item in reply.content or []:
+        if item.type == "text":
+            texts.append(item.text)
+        elif item.type == "thinking":
+            thinking.append(item.thinking)
+    text = "".join(texts)
+    calls = [tool_call_from(call) for call in reply.tool_calls or []] or None
+    message = Message(
+        role="assistant",
+        content=text if (text or not calls) else None,
+        tool_calls=calls,
+        reasoning="".join(thinking) or None,
+        provider_details=native_details(reply.tool_plan, reply.citations or []),
+    )
+    response = CompletionResponse(
+        id=result.id or "",
+        model=model,
+        provider=PROVIDER,
+        choices=[
+            Choice(index=0, message=message, finish_reason=finish_reason(result.finish_reason))
+        ],
+        usage=usage_from(result.usage),
+    )
+    response.set_raw(result)
+    return response
+
+
+def _int_status(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+_STATUS_WORDS = (
+    ("rate", 429),
+    ("too_many", 429),
+    ("throttl", 429),
+    ("overload", 529),
+    ("unavailable", 503),
+    ("internal", 500),
+)
+
+
+def stream_error_from(extra: Mapping[str, Any], model: str) -> ProviderError:
+    """The error an in-stream error frame reports, mapped like an HTTP error of that status."""
+    error = extra.get("error")
+    nested: Mapping[str, Any] = error if isinstance(error, Mapping) else {}
+    message = (
+        nested.get("message")
+        or (error if isinstance(error, str) else None)
+        or extra.get("message")
+        or "Cohere reported an error inside the stream"
+    )
+    status = None
+    for source in (nested, extra):
+        for key in ("status", "status_code", "http_status", "code"):
+            status = status or _int_status(source.get(key))
+    if status is None:
+        kind = " ".join(
+            str(source.get(key, "")) for source in (nested, extra) for key in ("type", "code")
+        )
+        status = next((code for word, code in _STATUS_WORDS if word in kind.lower()), None)
+    return make_provider_error(
+        str(message),
+        status=status,
+        provider=PROVIDER,
+        model=model,
+        body=dict(extra),
+        cls=None if status is not None else ServerError,
+    )
+
+
+_ERROR_FRAME_KEYS = frozenset({"error", "status", "status_code", "message", "code"})
+
+
+def _error_frame(event: Any) -> Mapping[str, Any] | None:
+    """The unknown keys of an event the SDK mis-parsed from an error frame, else None."""
+    extra: Mapping[str, Any] = getattr(event, "model_extra", None) or {}
+    if "error" in extra:
+        return extra
+    if event.type == "message-start" and _ERROR_FRAME_KEYS.intersection(extra):
+        return extra
+    return None
+
+
+class StreamTranslator:
+    """Cohere v2 stream events → StreamChunks (one translator per stream).
+
+    ``tool_plan`` and citations are collected and sent, whole, on the last chunk's
+    ``provider_details``, which is where the non-streaming reply has them too.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.id = ""
+        self.finished = False
+        self._tool_indexes: dict[int, int] = {}
+        self._tool_plan: list[str] = []
+        self._citations: list[Any] = []
+
+    def _chunk(self, **fields: Any) -> StreamChunk:
+        return StreamChunk(id=self.id, model=self.model, provider=PROVIDER, **fields)
+
+    def _tool_index(self, event_index: int | None) -> int:
+        key = event_index if event_index is not None else len(self._tool_indexes)
+        index = self._tool_indexes.get(key)
+        if index is None:
+            index = self._tool_indexes[key] = len(self._tool_indexes)
+        return index
+
+    def feed(self, event: Any) -> StreamChunk | None:
+        """The chunk for one event (None for events that carry nothing to show)."""
+        error_frame = _error_frame(event)
+        if error_frame is not None:
+            raise stream_error_from(error_frame, self.model)
+        kind = event.type
+        delta = getattr(event, "delta", None)
+        if kind == "message-start":
+            self.id = event.id or self.id
+            return None
+        if kind in ("content-start", "content-delta"):
+            content = delta.message.content if delta and delta.message else None
+            if content is None or not (content.text or content.thinking):
+                return None
+            return self._chunk(delta=content.text or "", reasoning_delta=content.thinking or None)
+        if kind == "tool-plan-delta":
+            if delta and delta.message and delta.message.tool_plan:
+                self._tool_plan.append(delta.message.tool_plan)
+            return None
+        if kind == "tool-call-start":
+            call = delta.message.tool_calls if delta and delta.message else None
+            function = call.function if call is not None else None
+            return self._chunk(
+                tool_call_deltas=[
+                    ToolCallDelta(
+                        index=self._tool_index(event.index),
+                        id=call.id if call is not None else None,
+                        name=function.name if function is not None else None,
+                        arguments_delta=(function.arguments if function is not None else None)
+                        or "",
+                    )
+                ]
+            )
+        if kind == "tool-call-delta":
+            call = delta.message.tool_calls if delta and delta.message else None
+            piece = call.function.arguments if call is not None and call.function else None
+            if not piece:
+                return None
+            return self._chunk(
+                tool_call_deltas=[
+                    ToolCallDelta(index=self._tool_index(event.index), arguments_delta=piece)
+                ]
+            )
+        if kind == "citation-start":
+            if delta and delta.message and delta.message.citations is not None:
+                self._citations.append(delta.message.citations)
+            return None
+        if kind == "message-end":
+            self.finished = True
+            self.id = event.id or self.id
+            return self._chunk(
+                finish_reason=finish_reason(delta.finish_reason if delta else None) or "stop",
+                usage=usage_from(delta.usage if delta else None),
+                provider_details=native_details(
+                    "".join(self._tool_plan) or None,
+                    self._citations,
+                    delta.error if delta else None,
+                ),
+            )
+        return None
+
+    def end(self) -> None:
+        """Call when the events run out: a stream without ``message-end`` was cut short."""
+        if not self.finished:
+            raise ProviderConnectionError(
+                "the Cohere stream ended before its message-end event (the connection was cut, "
+                "or the SDK skipped a frame it could not parse)",
+                provider=PROVIDER,
+                model=self.model,
+            )
+
+
+def _decode_base64_floats(encoded: str) -> list[float]:
+    raw = base64.b64decode(encoded)
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+
+
+def embedding_response_from(
+    result: Any, model: str, embedding_type: str, input_type: str
+) -> EmbeddingResponse:
+    """An ``EmbedByTypeResponse`` as an EmbeddingResponse (every type decoded to floats)."""
+    embeddings = result.embeddings
+    vectors: list[list[float]]
+    if embedding_type == "float":
+        vectors = [list(v) for v in embeddings.float_ or []]
+    elif embedding_type == "base64":
+        vectors = [_decode_base64_floats(v) for v in embeddings.base64 or []]
+    else:
+        vectors = [[float(x) for x in v] for v in getattr(embeddings, embedding_type) or []]
+    meta = result.meta
+    billed = meta.billed_units if meta is not None else None
+    tokens = _count(billed.input_tokens) if billed is not None else None
+    if tokens is None and meta is not None and meta.tokens is not None:
+        tokens = _count(meta.tokens.input_tokens)
+    response = EmbeddingResponse(
+        embeddings=vectors,
+        model=model,
+        provider=PROVIDER,
+        usage=TokenUsage(prompt_tokens=tokens or 0, total_tokens=tokens or 0),
+        provider_details={"id": result.id, "input_type": input_type},
+    )
+    response.set_raw(result)
+    return response
+
+
+# ============================================================================ 3. errors
+
+_ERROR_TABLE: tuple[tuple[type[ApiError], type[ProviderError]], ...] = (
+    (cohere.errors.UnauthorizedError, AuthError),
+    (cohere.errors.ForbiddenError, AuthError),
+    (cohere.errors.InvalidTokenError, AuthError),
+    (cohere.errors.TooManyRequestsError, RateLimitError),
+    (cohere.errors.BadRequestError, BadRequestError),
+    (cohere.errors.NotFoundError, BadRequestError),
+    (cohere.errors.UnprocessableEntityError, BadRequestError),
+    (cohere.errors.ClientClosedRequestError, ProviderAPIError),
+    (cohere.errors.InternalServerError, ServerError),
+    (cohere.errors.NotImplementedError, ServerError),
+    (cohere.errors.ServiceUnavailableError, ServerError),
+    (cohere.errors.GatewayTimeoutError, ServerError),
+)
+_NOT_RETRYABLE_STATUSES = frozenset({501})
+
+
+def _body_message(body: Any) -> str:
+    if isinstance(body, Mapping):
+        for key in ("message", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, Mapping):
+                value = value.get("message")
+            if value:
+                return str(value)
+    if isinstance(body, (str, bytes)) and body:
+        text = body.decode(errors="replace") if isinstance(body, bytes) else body
+        return text[:500]
+    return ""
+
+
+def _request_id(headers: Any) -> str | None:
+    for name in ("x-request-id", "x-debug-trace-id", "x-cohere-request-id"):
+        value = header(headers, name)
+        if value:
+            return value
+    return None
+
+
+def map_cohere_error(exc: BaseException, model: str) -> LLMGateError | None:
+    """The llmgate error for a Cohere SDK exception (None: not the SDK's own)."""
+    if isinstance(exc, ApiError):
+        status = exc.status_code
+        cls = next((target for source, target in _ERROR_TABLE if isinstance(exc, source)), None)
+        error = make_provider_error(
+            _body_message(exc.body) or f"Cohere returned HTTP {status}",
+            status=status,
+            provider=PROVIDER,
+            model=model,
+            headers=exc.headers,
+            request_id=_request_id(exc.headers),
+            body=exc.body,
+            cls=cls,
+        )
+        if status in _NOT_RETRYABLE_STATUSES:
+            error.retryable = False
+        return error
+    if isinstance(exc, ParsingError):
+        return make_provider_error(
+            f"the Cohere SDK could not parse the response: {exc.cause or exc}",
+            status=exc.status_code,
+            provider=PROVIDER,
+            model=model,
+            headers=exc.headers,
+            request_id=_request_id(exc.headers),
+            body=exc.body,
+            cls=ProviderAPIError,
+        )
+    if isinstance(exc, SSEError):
+        return ProviderAPIError(
+            f"malformed Cohere event stream: {exc}", provider=PROVIDER, model=model
+        )
+    return None
+
+
+# ============================================================================ 4. the provider
+
+
+class CohereProvider(Provider):
+    """Cohere chat (v2), streaming, tools, vision, structured output and embeddings."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(embeddings=True, reasoning=True)
+    embedding_batch_size = 96
+
+    @property
+    def _strict(self) -> bool:
+        return bool(getattr(self, "strict_params", False))
+
+    @override
+    def create_client(self) -> cohere.ClientV2:
+        return cohere.ClientV2(
+            api_key=self.api_key(), base_url=self.base_url or DEFAULT_BASE_URL, max_retries=0
+        )
+
+    @override
+    def create_async_client(self) -> cohere.AsyncClientV2:
+        return cohere.AsyncClientV2(
+            api_key=self.api_key(), base_url=self.base_url or DEFAULT_BASE_URL, max_retries=0
+        )
+
+    @override
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.__exit__(None, None, None)
+
+    # completions -------------------------------------------------------------------
+    @override
+    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        kwargs = chat_kwargs(request, model, strict=self._strict)
+        return response_from_chat(self.client.chat(**kwargs), model)
+
+    @override
+    async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        kwargs = chat_kwargs(request, model, strict=self._strict)
+        return response_from_chat(await self.async_client.chat(**kwargs), model)
+
+    @override
+    def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
+        kwargs = chat_kwargs(request, model, strict=self._strict)
+        return _chunks(self.client.chat_stream(**kwargs), model)
+
+    @override
+    def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
+        kwargs = chat_kwargs(request, model, strict=self._strict)
+        return _achunks(self.async_client.chat_stream(**kwargs), model)
+
+    # embeddings --------------------------------------------------------------------
+    @override
+    def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        kwargs = embed_kwargs(request, model, strict=self._strict)
+        result = self.client.embed(**kwargs)
+        return _embedding_response(result, model, kwargs)
+
+    @override
+    async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        kwargs = embed_kwargs(request, model, strict=self._strict)
+        result = await self.async_client.embed(**kwargs)
+        return _embedding_response(result, model, kwargs)
+
+    # errors ------------------------------------------------------------------------
+    @override
+    def map_error(self, exc: BaseException, model: str) -> LLMGateError:
+        if isinstance(exc, LLMGateError):
+            return exc
+        return map_cohere_error(exc, model) or super().map_error(exc, model)
+
+
+def _embedding_response(result: Any, model: str, kwargs: Mapping[str, Any]) -> EmbeddingResponse:
+    return embedding_response_from(
+        result, model, kwargs["embedding_types"][0], kwargs["input_type"]
+    )
+
+
+def _chunks(events: Iterator[Any], model: str) -> Iterator[StreamChunk]:
+    translator = StreamTranslator(model)
+    try:
+        for event in events:
+            chunk = translator.feed(event)
+            if chunk is not None:
+                yield chunk
+        translator.end()
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+
+
+async def _achunks(events: AsyncIterator[Any], model: str) -> AsyncIterator[StreamChunk]:
+    translator = StreamTranslator(model)
+    try:
+        async for event in events:
+            chunk = translator.feed(event)
+            if chunk is not None:
+                yield chunk
+        translator.end()
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
