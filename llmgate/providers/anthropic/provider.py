@@ -1,0 +1,269 @@
+"""Anthropic Messages on the official ``anthropic`` SDK: error mapping and the provider class.
+
+The SDK does auth, headers, HTTP and error raising; the provider reads the wire JSON of
+``messages.with_raw_response.create`` straight into llmgate types (and the raw SSE events
+of a stream), building the SDK's own ``Message`` only when a caller reads ``response.raw``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import anthropic
+import httpx2
+from anthropic.resources.messages import Messages
+from typing_extensions import override
+
+from ..._errors import make_provider_error, map_transport_error
+from ..._registry import Capabilities
+from ...exceptions import (
+    ConfigError,
+    InvalidRequestError,
+    LLMGateError,
+    ProviderAPIError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+)
+from ...types import CompletionRequest, CompletionResponse, StreamChunk
+from ..base import Provider
+from ._convert import (
+    DEFAULT_MAX_TOKENS,
+    StreamTranslator,
+    call_kwargs,
+    response_from_json,
+)
+
+# =========================================================================== 3. errors
+
+# An ``event: error`` frame arrives inside a 200 response: the SDK raises APIStatusError
+# with status_code 200, so the HTTP status is recovered from the error type.
+STREAM_ERROR_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def _status_error(exc: BaseException, provider: str, model: str) -> LLMGateError:
+    assert isinstance(exc, anthropic.APIStatusError)
+    status = exc.status_code
+    kind = exc.type if isinstance(exc.type, str) else None
+    if status < 400:
+        status = STREAM_ERROR_STATUS.get(kind or "", 500)
+    message = exc.api_message or exc.message
+    if kind and kind not in message:
+        message = f"{kind}: {message}"
+    return make_provider_error(
+        message,
+        status=status,
+        provider=provider,
+        model=model,
+        headers=exc.response.headers,
+        request_id=exc.request_id,
+        body=exc.body,
+    )
+
+
+def _timeout(exc: BaseException, provider: str, model: str) -> LLMGateError:
+    return ProviderTimeoutError("the request timed out", provider=provider, model=model)
+
+
+def _connection(exc: BaseException, provider: str, model: str) -> LLMGateError:
+    cause = exc.__cause__ or exc.__context__
+    detail = f": {type(cause).__name__}: {cause}" if cause is not None else ""
+    return ProviderConnectionError(
+        f"connection to Anthropic failed{detail}", provider=provider, model=model
+    )
+
+
+def _invalid_response(exc: BaseException, provider: str, model: str) -> LLMGateError:
+    status = getattr(exc, "status_code", None)
+    return ProviderAPIError(
+        f"Anthropic sent a response the SDK cannot read: {exc}",
+        provider=provider,
+        model=model,
+        status_code=status,
+    )
+
+
+def _malformed_event(exc: BaseException, provider: str, model: str) -> LLMGateError:
+    return ProviderAPIError(
+        f"Anthropic sent a malformed stream event: {exc}", provider=provider, model=model
+    )
+
+
+def _credentials(exc: BaseException, provider: str, model: str) -> LLMGateError:
+    return ConfigError(f"anthropic could not load credentials: {exc}")
+
+
+ErrorHandler = Callable[[BaseException, str, str], LLMGateError]
+
+# First match wins: subclasses before their bases.
+ERROR_TABLE: tuple[tuple[type[BaseException], ErrorHandler], ...] = (
+    (anthropic.APIStatusError, _status_error),
+    (anthropic.APITimeoutError, _timeout),
+    (anthropic.APIConnectionError, _connection),
+    (anthropic.APIResponseValidationError, _invalid_response),
+    (anthropic.CredentialsError, _credentials),
+    (json.JSONDecodeError, _malformed_event),
+)
+
+
+def map_anthropic_error(exc: BaseException, provider: str, model: str) -> LLMGateError:
+    if isinstance(exc, LLMGateError):
+        return exc
+    for cls, handler in ERROR_TABLE:
+        if isinstance(exc, cls):
+            return handler(exc, provider, model)
+    mapped = map_transport_error(exc, provider=provider, model=model)
+    if mapped is not None:
+        return mapped
+    if isinstance(exc, ValueError) and "Streaming is required" in str(exc):
+        # The SDK refuses non-streaming calls whose max_tokens could outlast its timeout.
+        return InvalidRequestError(f"{exc} (call with stream=True, or lower max_tokens)")
+    return ProviderAPIError(f"{type(exc).__name__}: {exc}", provider=provider, model=model)
+
+
+def _stream_error(data: str, response: httpx2.Response) -> anthropic.APIStatusError:
+    """The error an ``event: error`` frame stands for, raised as the SDK's own stream does."""
+    body: object = data
+    try:
+        body = json.loads(data)
+        message = f"{body}"
+    except ValueError:
+        message = data or f"Error code: {response.status_code}"
+    return anthropic.APIStatusError(message, response=response, body=body)
+
+
+# =========================================================================== 4. the provider
+
+
+def _sdk_message(data: Mapping[str, Any], request_id: str | None) -> anthropic.types.Message:
+    """The SDK's own Message for ``response.raw``, built as the SDK builds it (unvalidated)."""
+    message = anthropic.types.Message.construct(**data)
+    message._request_id = request_id
+    return message
+
+
+ACCEPTED_KWARGS: frozenset[str] = frozenset(
+    name for name in inspect.signature(Messages.create).parameters if name not in ("self", "stream")
+)
+
+
+class AnthropicProvider(Provider):
+    """Anthropic Messages. No embeddings: ``embed`` raises EmbeddingsNotSupported unsent.
+
+    Provider options: ``default_max_tokens`` (default 4096; the API requires max_tokens),
+    ``default_headers``.
+    """
+
+    capabilities: ClassVar[Capabilities] = Capabilities(prefill=True, reasoning=True)
+
+    # clients ----------------------------------------------------------------------
+    def _client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "api_key": self.api_key(),
+            "base_url": self.base_url,
+            "max_retries": 0,
+        }
+        headers = self.settings.option("default_headers")
+        if headers:
+            kwargs["default_headers"] = dict(headers)
+        return kwargs
+
+    @override
+    def create_client(self) -> anthropic.Anthropic:
+        return anthropic.Anthropic(**self._client_kwargs())
+
+    @override
+    def create_async_client(self) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(**self._client_kwargs())
+
+    # translation ------------------------------------------------------------------
+    def _kwargs(self, request: CompletionRequest, model: str) -> dict[str, Any]:
+        return call_kwargs(
+            request,
+            model,
+            accepted=ACCEPTED_KWARGS,
+            transform_schema=anthropic.transform_schema,
+            default_max_tokens=int(self.settings.option("default_max_tokens", DEFAULT_MAX_TOKENS)),
+            strict=bool(getattr(self, "strict_params", False)),
+        )
+
+    def _response(self, data: object, raw: Any) -> CompletionResponse:
+        if not isinstance(data, Mapping):
+            raise anthropic.APIResponseValidationError(raw.http_response, data)
+        request_id: str | None = raw.request_id
+        response = response_from_json(data, self.name, request_id)
+        response.set_raw(factory=lambda: _sdk_message(data, request_id))
+        return response
+
+    # calls ------------------------------------------------------------------------
+    @override
+    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        raw = self.client.messages.with_raw_response.create(**self._kwargs(request, model))
+        return self._response(raw.json(), raw)
+
+    @override
+    async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        client = self.async_client
+        raw = await client.messages.with_raw_response.create(**self._kwargs(request, model))
+        return self._response(await raw.json(), raw)
+
+    @override
+    def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
+        kwargs = self._kwargs(request, model)
+        raw = self.client.messages.with_raw_response.create(stream=True, **kwargs)
+        response: httpx2.Response = raw.http_response
+        translator = StreamTranslator(self.name)
+        try:
+            for sse in anthropic.Stream.raw_events(response):
+                event = sse.event
+                if event is None or event == "ping":
+                    continue
+                if event == "error":
+                    raise _stream_error(sse.data, response)
+                if not sse.data:
+                    continue
+                chunk = translator.feed(json.loads(sse.data))
+                if chunk is not None:
+                    yield chunk
+        finally:
+            response.close()
+
+    @override
+    async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
+        kwargs = self._kwargs(request, model)
+        client = self.async_client
+        raw = await client.messages.with_raw_response.create(stream=True, **kwargs)
+        response: httpx2.Response = raw.http_response
+        translator = StreamTranslator(self.name)
+        try:
+            async for sse in anthropic.AsyncStream.raw_events(response):
+                event = sse.event
+                if event is None or event == "ping":
+                    continue
+                if event == "error":
+                    raise _stream_error(sse.data, response)
+                if not sse.data:
+                    continue
+                chunk = translator.feed(json.loads(sse.data))
+                if chunk is not None:
+                    yield chunk
+        finally:
+            await response.aclose()
+
+    # errors -----------------------------------------------------------------------
+    @override
+    def map_error(self, exc: BaseException, model: str) -> LLMGateError:
+        return map_anthropic_error(exc, self.name, model)
