@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "parse": "llmgate._api",
     # the gate, streams, registry
     "AsyncStream": "llmgate._streaming",
+    "BatchProgress": "llmgate._batch",
     "Capabilities": "llmgate._registry",
     "LLMGate": "llmgate._gate",
     "ProviderSpec": "llmgate._registry",
@@ -70,6 +71,7 @@ __all__ = [
     "AsyncStream",
     "AuthError",
     "BatchError",
+    "BatchProgress",
     "BatchResult",
     "BatchTimeoutError",
     "Capabilities",
@@ -132,6 +134,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from ._api import abatch, acompletion, aembed, aparse, batch, completion, embed, parse
+    from ._batch import BatchProgress
     from ._gate import LLMGate
     from ._registry import Capabilities, ProviderSpec, register_provider
     from ._retry import RetryPolicy

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from ._batch import ProgressCallback
 from ._gate import LLMGate
 from .middleware.base import BaseMiddleware
 from .types import BatchResult, CompletionRequest, EmbeddingResponse
@@ -193,14 +194,23 @@ def batch(
     max_concurrency: int = 10,
     fail_fast: bool = False,
     middleware: Sequence[BaseMiddleware] | None = None,
+    timeout: float | None = None,
+    progress: ProgressCallback | None = None,
     **extra_kwargs: Any,
 ) -> BatchResult:
-    """Many completions at once; failed items keep their index and error."""
+    """Many completions at once, results in input order; failed items keep index and error.
+
+    ``timeout`` bounds each item, counted from when that item started
+    (:class:`~llmgate.exceptions.BatchTimeoutError`); ``progress`` is called with a
+    :class:`BatchProgress` after every item; other keywords are defaults for every request.
+    """
     return default_gate().batch(
         requests,
         max_concurrency=max_concurrency,
         fail_fast=fail_fast,
         middleware=middleware,
+        timeout=timeout,
+        progress=progress,
         **extra_kwargs,
     )
 
@@ -211,6 +221,8 @@ async def abatch(
     max_concurrency: int = 10,
     fail_fast: bool = False,
     middleware: Sequence[BaseMiddleware] | None = None,
+    timeout: float | None = None,
+    progress: ProgressCallback | None = None,
     **extra_kwargs: Any,
 ) -> BatchResult:
     return await default_gate().abatch(
@@ -218,5 +230,7 @@ async def abatch(
         max_concurrency=max_concurrency,
         fail_fast=fail_fast,
         middleware=middleware,
+        timeout=timeout,
+        progress=progress,
         **extra_kwargs,
     )

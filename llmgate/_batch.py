@@ -1,42 +1,109 @@
 """batch / abatch: many completions with bounded concurrency, results in input order.
 
-The sync :func:`run_batch` uses a thread pool and no event loop, so it works the same in a
-script and inside a running loop (Jupyter). :func:`arun_batch` runs on the caller's loop.
+The sync path runs requests on a thread pool and needs no event loop, so ``batch()`` works
+the same in a script and inside a running loop (a Jupyter cell). The async path runs a fixed
+number of workers on the caller's loop. Either way only ``max_concurrency`` requests are in
+flight, so memory is bounded by that, not by the number of requests (apart from the results).
+
+Every item ends as a response or as a :class:`BatchError` with its index: nothing is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .exceptions import InvalidRequestError, LLMGateError
+from .exceptions import BatchTimeoutError, InvalidRequestError, LLMGateError
 from .middleware.base import BaseMiddleware
 from .types import BatchError, BatchResult, CompletionRequest, CompletionResponse
 
 if TYPE_CHECKING:
     from ._gate import LLMGate
 
-ProgressCallback = Callable[[int, int, int, int], None]  # done, failed, total, tokens
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a batch stands: handed to the ``progress`` callback after every item."""
+
+    done: int
+    failed: int
+    total: int
+    tokens: int
+    elapsed: float
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def rate(self) -> float:
+        """Items finished per second so far."""
+        return self.finished / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate (None before the first item finishes)."""
+        rate = self.rate
+        return (self.total - self.finished) / rate if rate > 0 else None
 
 
-def _request(
+ProgressCallback = Callable[[BatchProgress], None]
+Outcome = tuple[int, CompletionResponse | None, BatchError | None]
+
+
+class _Tally:
+    def __init__(self, total: int, progress: ProgressCallback | None) -> None:
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self.tokens = 0
+        self.started = time.perf_counter()
+        self.progress = progress
+
+    def record(self, response: CompletionResponse | None, error: BatchError | None) -> None:
+        if response is not None:
+            self.done += 1
+            self.tokens += response.usage.total_tokens
+        if error is not None:
+            self.failed += 1
+        if self.progress is not None:
+            self.progress(
+                BatchProgress(
+                    self.done,
+                    self.failed,
+                    self.total,
+                    self.tokens,
+                    time.perf_counter() - self.started,
+                )
+            )
+
+
+def build_batch_request(
     gate: LLMGate, item: CompletionRequest | Mapping[str, Any], defaults: Mapping[str, Any]
 ) -> CompletionRequest:
+    """One batch item as a request, the batch-wide defaults filling what it leaves out."""
     if isinstance(item, CompletionRequest):
-        if not defaults:
-            return item
-        data = {**defaults, **item.model_dump(exclude_unset=True)}
+        data: dict[str, Any] = {**defaults, **item.model_dump(exclude_unset=True)}
+        data.update(data.pop("extra_kwargs", {}) or {})
         data["messages"] = item.messages
-        return gate.build_request(data.pop("model"), data.pop("messages"), **data)
-    if not isinstance(item, Mapping):
-        raise InvalidRequestError("a batch request must be a CompletionRequest or a dict")
-    data = {**defaults, **item}
+        if item.api_key is not None:
+            data["api_key"] = item.api_key.get_secret_value()
+    elif isinstance(item, Mapping):
+        data = {**defaults, **item}
+    else:
+        raise InvalidRequestError(
+            f"a batch request must be a CompletionRequest or a dict, not {type(item).__name__}"
+        )
+    data["stream"] = False
     return gate.build_request(data.pop("model", None), data.pop("messages", None), **data)
 
 
-def _error(index: int, exc: BaseException) -> BatchError:
+def batch_error(index: int, exc: BaseException) -> BatchError:
     return BatchError(
         index=index,
         error_type=type(exc).__name__,
@@ -46,12 +113,22 @@ def _error(index: int, exc: BaseException) -> BatchError:
     )
 
 
-def _result(results: list[CompletionResponse | None], errors: list[BatchError]) -> BatchResult:
+def _cancelled(index: int, reason: str) -> BatchError:
+    return BatchError(index=index, error_type="Cancelled", error=reason)
+
+
+def collect(total: int, outcomes: Iterator[Outcome] | list[Outcome]) -> BatchResult:
+    results: list[CompletionResponse | None] = [None] * total
+    errors: list[BatchError] = []
+    for index, response, error in outcomes:
+        results[index] = response
+        if error is not None:
+            errors.append(error)
     done = sum(1 for r in results if r is not None)
-    total = len(results)
+    errors.sort(key=lambda e: e.index)
     return BatchResult(
         results=results,
-        errors=sorted(errors, key=lambda e: e.index),
+        errors=errors,
         successful=done,
         failed=len(errors),
         total_tokens=sum(r.usage.total_tokens for r in results if r is not None),
@@ -59,94 +136,196 @@ def _result(results: list[CompletionResponse | None], errors: list[BatchError]) 
     )
 
 
-def run_batch(
+def _check(max_concurrency: int, timeout: float | None) -> None:
+    if max_concurrency < 1:
+        raise InvalidRequestError("max_concurrency must be at least 1")
+    if timeout is not None and timeout <= 0:
+        raise InvalidRequestError("timeout must be a positive number of seconds")
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def iter_batch(
     gate: LLMGate,
     requests: Sequence[CompletionRequest | Mapping[str, Any]],
     *,
     max_concurrency: int = 10,
     fail_fast: bool = False,
     middleware: Sequence[BaseMiddleware] | None = None,
+    timeout: float | None = None,
     progress: ProgressCallback | None = None,
+    indices: Sequence[int] | None = None,
     **defaults: Any,
-) -> BatchResult:
-    if max_concurrency < 1:
-        raise InvalidRequestError("max_concurrency must be at least 1")
-    total = len(requests)
-    results: list[CompletionResponse | None] = [None] * total
-    errors: list[BatchError] = []
-    tokens = 0
+) -> Iterator[Outcome]:
+    """Run a batch on threads, yielding ``(index, response, error)`` as items finish."""
+    _check(max_concurrency, timeout)
+    if timeout is not None:
+        defaults.setdefault("timeout", timeout)
+    order = list(range(len(requests))) if indices is None else list(indices)
+    tally = _Tally(len(order), progress)
+    started: dict[int, float] = {}
+    lock = threading.Lock()
 
-    def one(index: int) -> CompletionResponse:
-        request = _request(gate, requests[index], defaults)
-        response: CompletionResponse = gate.run(
-            request.model_copy(update={"stream": False}), middleware
-        )
+    def run_one(index: int) -> CompletionResponse:
+        with lock:
+            started[index] = time.monotonic()
+        request = build_batch_request(gate, requests[index], defaults)
+        response: CompletionResponse = gate.run(request, middleware)
         return response
 
-    with ThreadPoolExecutor(max_workers=min(max_concurrency, max(total, 1))) as pool:
-        pending: dict[Future[CompletionResponse], int] = {}
-        next_index = 0
-        stop = False
-        while next_index < total or pending:
-            while not stop and next_index < total and len(pending) < max_concurrency:
-                pending[pool.submit(one, next_index)] = next_index
-                next_index += 1
+    pool = ThreadPoolExecutor(max_workers=min(max_concurrency, max(len(order), 1)))
+    pending: dict[Future[CompletionResponse], int] = {}
+    queue = iter(order)
+    stopped: str | None = None
+    try:
+        while True:
+            while stopped is None and len(pending) < max_concurrency:
+                index = next(queue, None)
+                if index is None:
+                    break
+                pending[pool.submit(run_one, index)] = index
             if not pending:
                 break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                index = pending.pop(future)
-                exc = future.exception()
-                if exc is None:
-                    results[index] = future.result()
-                    tokens += future.result().usage.total_tokens
+            wait_for = None
+            if timeout is not None:
+                with lock:
+                    starts = [started[i] for i in pending.values() if i in started]
+                wait_for = max(0.0, min(starts) + timeout - time.monotonic()) if starts else timeout
+            finished, _ = wait(pending, timeout=wait_for, return_when=FIRST_COMPLETED)
+            now = time.monotonic()
+            for future in list(pending):
+                index = pending[future]
+                if future in finished:
+                    del pending[future]
+                    exc = future.exception()
+                    if exc is None:
+                        outcome: Outcome = (index, future.result(), None)
+                    else:
+                        outcome = (index, None, batch_error(index, exc))
+                elif timeout is not None and index in started and now - started[index] >= timeout:
+                    del pending[future]
+                    future.cancel()
+                    error = BatchTimeoutError(index, timeout)
+                    outcome = (index, None, batch_error(index, error))
                 else:
-                    errors.append(_error(index, exc))
+                    continue
+                tally.record(outcome[1], outcome[2])
+                if outcome[2] is not None and fail_fast and stopped is None:
+                    stopped = f"cancelled: request {index} failed and fail_fast is on"
+                yield outcome
+            if stopped is not None:
+                for future, index in list(pending.items()):
+                    future.cancel()
+                    del pending[future]
+                    error_item = _cancelled(index, stopped)
+                    tally.record(None, error_item)
+                    yield index, None, error_item
+                for index in queue:
+                    error_item = _cancelled(index, stopped)
+                    tally.record(None, error_item)
+                    yield index, None, error_item
+                break
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_batch(
+    gate: LLMGate,
+    requests: Sequence[CompletionRequest | Mapping[str, Any]],
+    **options: Any,
+) -> BatchResult:
+    return collect(len(requests), iter_batch(gate, requests, **options))
+
+
+# --------------------------------------------------------------------------- async
+
+
+async def aiter_batch(
+    gate: LLMGate,
+    requests: Sequence[CompletionRequest | Mapping[str, Any]],
+    *,
+    max_concurrency: int = 10,
+    fail_fast: bool = False,
+    middleware: Sequence[BaseMiddleware] | None = None,
+    timeout: float | None = None,
+    progress: ProgressCallback | None = None,
+    indices: Sequence[int] | None = None,
+    **defaults: Any,
+) -> AsyncIterator[Outcome]:
+    """Run a batch on the caller's loop, yielding ``(index, response, error)`` as items finish."""
+    _check(max_concurrency, timeout)
+    if timeout is not None:
+        defaults.setdefault("timeout", timeout)
+    order = list(range(len(requests))) if indices is None else list(indices)
+    tally = _Tally(len(order), progress)
+    queue = iter(order)
+    outcomes: asyncio.Queue[Outcome | None] = asyncio.Queue()
+    stop = asyncio.Event()
+
+    async def run_one(index: int) -> CompletionResponse:
+        request = build_batch_request(gate, requests[index], defaults)
+        coro = gate.arun(request, middleware)
+        if timeout is None:
+            response: CompletionResponse = await coro
+            return response
+        try:
+            return await asyncio.wait_for(coro, timeout)
+        except asyncio.TimeoutError:
+            raise BatchTimeoutError(index, timeout) from None
+
+    async def worker() -> None:
+        try:
+            for index in queue:
+                if stop.is_set():
+                    await outcomes.put(
+                        (index, None, _cancelled(index, "cancelled: an earlier request failed"))
+                    )
+                    continue
+                try:
+                    outcome: Outcome = (index, await run_one(index), None)
+                except asyncio.CancelledError:
+                    await outcomes.put(
+                        (index, None, _cancelled(index, "cancelled: an earlier request failed"))
+                    )
+                    raise
+                except (LLMGateError, Exception) as exc:
+                    outcome = (index, None, batch_error(index, exc))
                     if fail_fast:
-                        stop = True
-                        for other in pending:
-                            other.cancel()
-                if progress is not None:
-                    progress(total and len([r for r in results if r]), len(errors), total, tokens)
-            if stop:
-                next_index = total
-    return _result(results, errors)
+                        stop.set()
+                await outcomes.put(outcome)
+        finally:
+            await outcomes.put(None)
+
+    workers = [
+        asyncio.ensure_future(worker()) for _ in range(min(max_concurrency, max(len(order), 1)))
+    ]
+    running = len(workers)
+    try:
+        while running:
+            item = await outcomes.get()
+            if item is None:
+                running -= 1
+                continue
+            tally.record(item[1], item[2])
+            if item[2] is not None and fail_fast:
+                for task in workers:
+                    if not task.done():
+                        task.cancel()
+            yield item
+        for index in queue:
+            error_item = _cancelled(index, "cancelled: an earlier request failed")
+            tally.record(None, error_item)
+            yield index, None, error_item
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
 
 async def arun_batch(
     gate: LLMGate,
     requests: Sequence[CompletionRequest | Mapping[str, Any]],
-    *,
-    max_concurrency: int = 10,
-    fail_fast: bool = False,
-    middleware: Sequence[BaseMiddleware] | None = None,
-    progress: ProgressCallback | None = None,
-    **defaults: Any,
+    **options: Any,
 ) -> BatchResult:
-    if max_concurrency < 1:
-        raise InvalidRequestError("max_concurrency must be at least 1")
-    total = len(requests)
-    results: list[CompletionResponse | None] = [None] * total
-    errors: list[BatchError] = []
-    queue = iter(range(total))
-    failed_fast = asyncio.Event()
-
-    async def worker() -> None:
-        for index in queue:
-            if failed_fast.is_set():
-                return
-            try:
-                request = _request(gate, requests[index], defaults)
-                results[index] = await gate.arun(
-                    request.model_copy(update={"stream": False}), middleware
-                )
-            except (LLMGateError, Exception) as exc:
-                errors.append(_error(index, exc))
-                if fail_fast:
-                    failed_fast.set()
-            if progress is not None:
-                done = sum(1 for r in results if r is not None)
-                progress(done, len(errors), total, 0)
-
-    await asyncio.gather(*(worker() for _ in range(min(max_concurrency, max(total, 1)))))
-    return _result(results, errors)
+    return collect(len(requests), [o async for o in aiter_batch(gate, requests, **options)])

@@ -519,6 +519,7 @@ class LLMGate:
     def batch(
         self, requests: Sequence[CompletionRequest | Mapping[str, Any]], **kwargs: Any
     ) -> BatchResult:
+        """Many completions at once (see :func:`llmgate.batch` for the options)."""
         from ._batch import run_batch
 
         return run_batch(self, requests, **kwargs)

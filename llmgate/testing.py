@@ -17,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import itertools
+import json
 import math
+import socket
 import threading
 import time
 from collections import deque
@@ -30,6 +33,7 @@ from typing_extensions import override
 
 from ._errors import make_provider_error
 from ._registry import Capabilities
+from ._structured import json_schema
 from .exceptions import ProviderConnectionError
 from .providers.base import Provider
 from .types import (
@@ -43,9 +47,19 @@ from .types import (
     TokenUsage,
     ToolCall,
     ToolCallDelta,
+    ToolDefinition,
 )
 
-__all__ = ["MockProvider", "MockReply", "MockScript", "scripted"]
+__all__ = [
+    "MockProvider",
+    "MockReply",
+    "MockScript",
+    "RealNetworkCallError",
+    "block_network",
+    "deterministic_vector",
+    "sample_for_schema",
+    "scripted",
+]
 
 
 @dataclass
@@ -144,7 +158,7 @@ class MockProvider(Provider):
         script = self.settings.option("script") or _active_script()
         reply = script.next_reply(request) if script is not None else None
         if reply is None:
-            reply = MockReply(text=self._echo(request))
+            reply = self._default_reply(request)
         if reply.error_status is not None:
             raise make_provider_error(
                 reply.error_message,
@@ -155,6 +169,20 @@ class MockProvider(Provider):
                 request_id=f"mock-req-{next(_ids)}",
             )
         return reply
+
+    def _default_reply(self, request: CompletionRequest) -> MockReply:
+        """Unscripted: a forced tool call, a schema-valid object, or an echo."""
+        forced = _forced_tool(request)
+        if forced is not None:
+            arguments = sample_for_schema(forced.function.parameters)
+            return MockReply(
+                tool_calls=[ToolCall(id="call_mock_1", name=forced.name, arguments=arguments)]
+            )
+        if request.response_format is not None:
+            return MockReply(
+                text=json.dumps(sample_for_schema(json_schema(request.response_format)))
+            )
+        return MockReply(text=self._echo(request))
 
     @staticmethod
     def _echo(request: CompletionRequest) -> str:
@@ -287,6 +315,132 @@ class MockProvider(Provider):
     @override
     async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         return self.embed(request, model)
+
+
+def _forced_tool(request: CompletionRequest) -> ToolDefinition | None:
+    if not request.tools:
+        return None
+    choice = request.tool_choice
+    if isinstance(choice, dict):
+        choice = (choice.get("function") or {}).get("name") or choice.get("name")
+    if choice in (None, "auto", "none"):
+        return None
+    if choice == "required":
+        return request.tools[0]
+    return next((t for t in request.tools if t.name == choice), None)
+
+
+def sample_for_schema(schema: dict[str, Any]) -> Any:
+    """A value that validates against a JSON Schema: what the mock answers when unscripted."""
+    definitions = {**schema.get("definitions", {}), **schema.get("$defs", {})}
+
+    def sample(node: Any, depth: int) -> Any:
+        if not isinstance(node, dict) or depth > 12:
+            return None
+        if "$ref" in node:
+            return sample(definitions.get(str(node["$ref"]).rsplit("/", 1)[-1], {}), depth + 1)
+        if "const" in node:
+            return node["const"]
+        if node.get("enum"):
+            return node["enum"][0]
+        if "default" in node:
+            return node["default"]
+        for key in ("anyOf", "oneOf", "allOf"):
+            options = [
+                o
+                for o in node.get(key, [])
+                if not (isinstance(o, dict) and o.get("type") == "null")
+            ]
+            if options:
+                return sample(options[0], depth + 1)
+        kind = node.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), None)
+        if kind == "object" or "properties" in node:
+            properties = node.get("properties", {})
+            return {name: sample(prop, depth + 1) for name, prop in properties.items()}
+        if kind == "array":
+            return [sample(node.get("items", {}), depth + 1)] * max(1, int(node.get("minItems", 1)))
+        if kind == "string":
+            return "x" * max(int(node.get("minLength", 0)), 7) if "minLength" in node else "example"
+        if kind == "integer":
+            return int(node.get("minimum", 1))
+        if kind == "number":
+            return float(node.get("minimum", 1.5))
+        if kind == "boolean":
+            return True
+        return None
+
+    return sample(schema, 0)
+
+
+# --------------------------------------------------------------------------- network guard
+
+
+class RealNetworkCallError(RuntimeError):
+    """A test tried to reach a host other than this machine."""
+
+
+_guard_lock = threading.Lock()
+_guard_depth = 0
+_original_connect: Any = None
+_original_connect_ex: Any = None
+
+
+def _is_local(address: Any) -> bool:
+    if not isinstance(address, tuple):
+        return True  # a unix socket path
+    host = str(address[0])
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse(address: Any) -> RealNetworkCallError:
+    return RealNetworkCallError(
+        f"blocked a connection to {address!r}: llmgate.testing.block_network() allows only "
+        "127.0.0.1/localhost. Point the SDK at a local fake, or use the mock/ provider."
+    )
+
+
+@contextlib.contextmanager
+def block_network() -> Iterator[None]:
+    """Make any connection to a host other than this machine fail loudly.
+
+    Use it around tests (or as the ``llmgate_block_network`` pytest fixture) so that a
+    forgotten base URL or a real model name cannot reach a vendor's endpoint.
+    """
+    global _guard_depth, _original_connect, _original_connect_ex
+    with _guard_lock:
+        if _guard_depth == 0:
+            _original_connect = socket.socket.connect
+            _original_connect_ex = socket.socket.connect_ex
+            connect, connect_ex = _original_connect, _original_connect_ex
+
+            def guarded_connect(self: socket.socket, address: Any) -> Any:
+                if not _is_local(address):
+                    raise _refuse(address)
+                return connect(self, address)
+
+            def guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+                if not _is_local(address):
+                    raise _refuse(address)
+                return connect_ex(self, address)
+
+            socket.socket.connect = guarded_connect  # type: ignore[method-assign,assignment]
+            socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign,assignment]
+        _guard_depth += 1
+    try:
+        yield
+    finally:
+        with _guard_lock:
+            _guard_depth -= 1
+            if _guard_depth == 0:
+                socket.socket.connect = _original_connect  # type: ignore[method-assign]
+                socket.socket.connect_ex = _original_connect_ex  # type: ignore[method-assign]
 
 
 def _words(text: str) -> list[str]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
+
+from llmgate.testing import block_network
 
 # botocore otherwise probes the instance-metadata address for credentials.
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -43,36 +42,9 @@ for _name in _CREDENTIAL_VARIABLES:
 # Anthropic's SDK reads profile files when no key is passed: point it at an empty place.
 os.environ.setdefault("ANTHROPIC_CONFIG_DIR", "/nonexistent-llmgate-test-config")
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-
-
-def _is_loopback(address: Any) -> bool:
-    if isinstance(address, (str, bytes)):  # a unix socket path
-        return True
-    host = address[0]
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _guarded_connect(self: socket.socket, address: Any) -> Any:
-    if not _is_loopback(address):
-        raise ConnectionRefusedError(f"tests may only connect to 127.0.0.1, not {address!r}")
-    return _real_connect(self, address)
-
-
-def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
-    if not _is_loopback(address):
-        raise ConnectionRefusedError(f"tests may only connect to 127.0.0.1, not {address!r}")
-    return _real_connect_ex(self, address)
-
-
-socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+# Every test runs behind llmgate's own network guard: only loopback connections succeed.
+_network_guard = block_network()
+_network_guard.__enter__()
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,7 @@ EXPECTED_ALL = sorted(
         "AsyncStream",
         "AuthError",
         "BatchError",
+        "BatchProgress",
         "BatchResult",
         "BatchTimeoutError",
         "Capabilities",
