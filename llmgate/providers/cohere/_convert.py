@@ -1,49 +1,37 @@
-"""Cohere, through the official ``cohere`` SDK's v2 clients (``ClientV2`` / ``AsyncClientV2``).
+"""Cohere v2 chat and embed: request translation and result translation.
 
-Vendor facts this module encodes:
+Pure functions, no SDK import: a :class:`CompletionRequest` becomes the keyword arguments
+of ``ClientV2.chat`` / ``chat_stream``, an :class:`EmbeddingRequest` those of
+``ClientV2.embed``, and the SDK's results (read by attribute) become llmgate types.
+Streaming and non-streaming share the helpers that map finish reasons, usage, tool calls
+and ``provider_details``, so the two cannot drift.
 
-- ``CO_API_URL`` is read by the SDK when it is imported, so the base URL is always passed.
+Vendor facts encoded here:
+
 - Cohere has no named tool choice: a named choice becomes ``tool_choice="REQUIRED"`` with
   ``tools`` restricted to that one function.
-- ``tool_plan`` (the plan the model writes before calling tools) and citations are kept in
-  ``message.provider_details["cohere"]`` and sent back with the assistant turn.
+- ``tool_plan`` (the plan the model writes before calling tools) and citations ride on
+  ``message.provider_details["cohere"]`` and are sent back with the assistant turn;
+  thinking goes to ``reasoning`` and back as a ``thinking`` content item.
 - The SDK's stream parser turns an event it does not know into *some other* event: a frame
-  without ``type`` becomes a ``message-start`` carrying the unknown keys, a frame with an
-  unknown ``type`` is skipped with a log warning. :class:`StreamTranslator` turns the first
-  into the mapped error and treats a stream that ends without ``message-end`` as cut.
+  without ``type`` (an error frame) becomes a ``message-start`` carrying the unknown keys,
+  and a frame with an unknown ``type`` or broken JSON is skipped with a log warning.
+  :class:`StreamTranslator` raises the mapped error for the first, and treats a stream that
+  ends without ``message-end`` as cut short.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import struct
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import cohere
-import cohere.errors
-from cohere.core.api_error import ApiError
-from cohere.core.http_sse import SSEError
-from cohere.core.parse_error import ParsingError
-from typing_extensions import override
-
-from .. import _structured
-from .._errors import header, make_provider_error
-from .._registry import Capabilities
-from ..exceptions import (
-    AuthError,
-    BadRequestError,
-    InvalidRequestError,
-    LLMGateError,
-    ProviderAPIError,
-    ProviderConnectionError,
-    ProviderError,
-    RateLimitError,
-    ServerError,
-)
-from ..types import (
+from ... import _structured
+from ..._errors import make_provider_error
+from ...exceptions import InvalidRequestError, ProviderConnectionError, ProviderError, ServerError
+from ...types import (
     Choice,
     CompletionRequest,
     CompletionResponse,
@@ -58,15 +46,11 @@ from ..types import (
     ToolCallDelta,
     ToolDefinition,
 )
-from .base import Provider
-
-__all__ = ["CohereProvider", "StreamTranslator"]
 
 PROVIDER = "cohere"
-DEFAULT_BASE_URL = "https://api.cohere.com"
 DEFAULT_EMBED_INPUT_TYPE = "search_document"
 
-# ============================================================================ 1. requests
+# --------------------------------------------------------------------------- requests
 
 
 def _drop_unsupported(name: str, strict: bool, why: str = "") -> None:
@@ -324,7 +308,7 @@ def embed_kwargs(request: EmbeddingRequest, model: str, *, strict: bool = False)
     return _with_extra(kwargs, request.timeout, request.extra_kwargs)
 
 
-# ============================================================================ 2. results
+# --------------------------------------------------------------------------- results
 
 _FINISH_REASONS = {
     "COMPLETE": "stop",
@@ -616,188 +600,3 @@ def embedding_response_from(
     )
     response.set_raw(result)
     return response
-
-
-# ============================================================================ 3. errors
-
-_ERROR_TABLE: tuple[tuple[type[ApiError], type[ProviderError]], ...] = (
-    (cohere.errors.UnauthorizedError, AuthError),
-    (cohere.errors.ForbiddenError, AuthError),
-    (cohere.errors.InvalidTokenError, AuthError),
-    (cohere.errors.TooManyRequestsError, RateLimitError),
-    (cohere.errors.BadRequestError, BadRequestError),
-    (cohere.errors.NotFoundError, BadRequestError),
-    (cohere.errors.UnprocessableEntityError, BadRequestError),
-    (cohere.errors.ClientClosedRequestError, ProviderAPIError),
-    (cohere.errors.InternalServerError, ServerError),
-    (cohere.errors.NotImplementedError, ServerError),
-    (cohere.errors.ServiceUnavailableError, ServerError),
-    (cohere.errors.GatewayTimeoutError, ServerError),
-)
-_NOT_RETRYABLE_STATUSES = frozenset({501})
-
-
-def _body_message(body: Any) -> str:
-    if isinstance(body, Mapping):
-        for key in ("message", "error", "detail"):
-            value = body.get(key)
-            if isinstance(value, Mapping):
-                value = value.get("message")
-            if value:
-                return str(value)
-    if isinstance(body, (str, bytes)) and body:
-        text = body.decode(errors="replace") if isinstance(body, bytes) else body
-        return text[:500]
-    return ""
-
-
-def _request_id(headers: Any) -> str | None:
-    for name in ("x-request-id", "x-debug-trace-id", "x-cohere-request-id"):
-        value = header(headers, name)
-        if value:
-            return value
-    return None
-
-
-def map_cohere_error(exc: BaseException, model: str) -> LLMGateError | None:
-    """The llmgate error for a Cohere SDK exception (None: not the SDK's own)."""
-    if isinstance(exc, ApiError):
-        status = exc.status_code
-        cls = next((target for source, target in _ERROR_TABLE if isinstance(exc, source)), None)
-        error = make_provider_error(
-            _body_message(exc.body) or f"Cohere returned HTTP {status}",
-            status=status,
-            provider=PROVIDER,
-            model=model,
-            headers=exc.headers,
-            request_id=_request_id(exc.headers),
-            body=exc.body,
-            cls=cls,
-        )
-        if status in _NOT_RETRYABLE_STATUSES:
-            error.retryable = False
-        return error
-    if isinstance(exc, ParsingError):
-        return make_provider_error(
-            f"the Cohere SDK could not parse the response: {exc.cause or exc}",
-            status=exc.status_code,
-            provider=PROVIDER,
-            model=model,
-            headers=exc.headers,
-            request_id=_request_id(exc.headers),
-            body=exc.body,
-            cls=ProviderAPIError,
-        )
-    if isinstance(exc, SSEError):
-        return ProviderAPIError(
-            f"malformed Cohere event stream: {exc}", provider=PROVIDER, model=model
-        )
-    return None
-
-
-# ============================================================================ 4. the provider
-
-
-class CohereProvider(Provider):
-    """Cohere chat (v2), streaming, tools, vision, structured output and embeddings."""
-
-    capabilities: ClassVar[Capabilities] = Capabilities(embeddings=True, reasoning=True)
-    embedding_batch_size = 96
-
-    @property
-    def _strict(self) -> bool:
-        return bool(getattr(self, "strict_params", False))
-
-    @override
-    def create_client(self) -> cohere.ClientV2:
-        return cohere.ClientV2(
-            api_key=self.api_key(), base_url=self.base_url or DEFAULT_BASE_URL, max_retries=0
-        )
-
-    @override
-    def create_async_client(self) -> cohere.AsyncClientV2:
-        return cohere.AsyncClientV2(
-            api_key=self.api_key(), base_url=self.base_url or DEFAULT_BASE_URL, max_retries=0
-        )
-
-    @override
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.__exit__(None, None, None)
-
-    # completions -------------------------------------------------------------------
-    @override
-    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        kwargs = chat_kwargs(request, model, strict=self._strict)
-        return response_from_chat(self.client.chat(**kwargs), model)
-
-    @override
-    async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        kwargs = chat_kwargs(request, model, strict=self._strict)
-        return response_from_chat(await self.async_client.chat(**kwargs), model)
-
-    @override
-    def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
-        kwargs = chat_kwargs(request, model, strict=self._strict)
-        return _chunks(self.client.chat_stream(**kwargs), model)
-
-    @override
-    def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
-        kwargs = chat_kwargs(request, model, strict=self._strict)
-        return _achunks(self.async_client.chat_stream(**kwargs), model)
-
-    # embeddings --------------------------------------------------------------------
-    @override
-    def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        kwargs = embed_kwargs(request, model, strict=self._strict)
-        result = self.client.embed(**kwargs)
-        return _embedding_response(result, model, kwargs)
-
-    @override
-    async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        kwargs = embed_kwargs(request, model, strict=self._strict)
-        result = await self.async_client.embed(**kwargs)
-        return _embedding_response(result, model, kwargs)
-
-    # errors ------------------------------------------------------------------------
-    @override
-    def map_error(self, exc: BaseException, model: str) -> LLMGateError:
-        if isinstance(exc, LLMGateError):
-            return exc
-        return map_cohere_error(exc, model) or super().map_error(exc, model)
-
-
-def _embedding_response(result: Any, model: str, kwargs: Mapping[str, Any]) -> EmbeddingResponse:
-    return embedding_response_from(
-        result, model, kwargs["embedding_types"][0], kwargs["input_type"]
-    )
-
-
-def _chunks(events: Iterator[Any], model: str) -> Iterator[StreamChunk]:
-    translator = StreamTranslator(model)
-    try:
-        for event in events:
-            chunk = translator.feed(event)
-            if chunk is not None:
-                yield chunk
-        translator.end()
-    finally:
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
-
-
-async def _achunks(events: AsyncIterator[Any], model: str) -> AsyncIterator[StreamChunk]:
-    translator = StreamTranslator(model)
-    try:
-        async for event in events:
-            chunk = translator.feed(event)
-            if chunk is not None:
-                yield chunk
-        translator.end()
-    finally:
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
