@@ -326,7 +326,15 @@ def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def _service_tier(req: RecordedRequest) -> Any:
+    body = req.json
+    return body.get("service_tier") if isinstance(body, dict) else None
+
+
 class AnthropicWire(WireView):
+    # An extra keyword handed to messages.create unchanged, and how to read it back.
+    extra_kwargs_example = ("service_tier", "standard_only", _service_tier)
+
     def _body(self, req: RecordedRequest) -> dict[str, Any]:
         body = req.json
         assert isinstance(body, dict)
@@ -445,5 +453,10 @@ TARGETS = [
         image_urls=True,
         reasoning=True,
         api_key_env=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
+        not_applicable={
+            "temperature": "anthropic 2.x Messages has no temperature/top_p/top_k parameter: "
+            "the provider drops them with a warning (InvalidRequestError under strict_params); "
+            "see tests/unit/test_anthropic_request.py",
+        },
     )
 ]
