@@ -107,6 +107,7 @@ class ProviderSpec:
 
 _OPENAI_CAPS = Capabilities(embeddings=True, reasoning=True)
 _LOCAL_OPENAI_CAPS = Capabilities(embeddings=True, reasoning=True, prefill=False)
+_CHAT_ONLY_CAPS = Capabilities(embeddings=False, reasoning=True)  # no /embeddings endpoint
 
 
 def _preset(
@@ -233,14 +234,16 @@ BUILTIN_SPECS: tuple[ProviderSpec, ...] = (
         capabilities=Capabilities(embeddings=True, prefill=True, reasoning=True),
         description="Offline scripted provider for demos and tests",
     ),
-    _preset("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-    _preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    _preset("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", caps=_CHAT_ONLY_CAPS),
+    _preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", caps=_CHAT_ONLY_CAPS),
     _preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
     _preset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
     _preset("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
     _preset("xai", "https://api.x.ai/v1", "XAI_API_KEY"),
-    _preset("perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY"),
-    _preset("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
+    _preset(
+        "perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY", caps=_CHAT_ONLY_CAPS
+    ),
+    _preset("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", caps=_CHAT_ONLY_CAPS),
     _preset("vllm", "http://localhost:8000/v1", "VLLM_API_KEY", key_required=False),
     _preset("lmstudio", "http://localhost:1234/v1", "LMSTUDIO_API_KEY", key_required=False),
     _preset("llamacpp", "http://localhost:8080/v1", "LLAMACPP_API_KEY", key_required=False),
