@@ -224,7 +224,10 @@ BUILTIN_SPECS: tuple[ProviderSpec, ...] = (
         env_keys=("OLLAMA_API_KEY",),
         key_required=False,
         base_url_env=("OLLAMA_HOST",),
-        capabilities=Capabilities(embeddings=True, reasoning=True, image_urls=False),
+        default_base_url="http://127.0.0.1:11434",
+        capabilities=Capabilities(
+            embeddings=True, reasoning=True, image_urls=False, tool_choice_required=False
+        ),
         description="Ollama (local models)",
     ),
     ProviderSpec(
