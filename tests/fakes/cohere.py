@@ -10,7 +10,8 @@ message-end); embeddings by type; and Cohere's error bodies ``{"message": ...}``
 
 The first stream piece carries message-start and the first content-start together, so that
 a reply's ``error_after``/``drop_after`` count text pieces as they do for the other fakes.
-:class:`RawStream` sends hand-written frames for shapes the neutral scripts cannot express.
+:class:`RawStream` and :class:`RawJSON` send hand-written frames and bodies for shapes the
+neutral scripts cannot express.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ class RawStream:
     frames: list[bytes]
     headers: dict[str, str] = field(default_factory=dict)
     drop_after: int | None = None
+
+
+@dataclass
+class RawJSON:
+    """A JSON answer of exactly this payload (a chat reply the neutral Reply cannot express)."""
+
+    payload: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def frame(event: str, data: Any) -> bytes:
@@ -125,6 +135,8 @@ class CohereFake(FakeVendor):
         if isinstance(script, Fault):
             return self.fault_response(script)
         body = request.json or {}
+        if isinstance(script, RawJSON):
+            return json_response(script.payload, status=script.status, headers=script.headers)
         if isinstance(script, RawStream):
             return Response(
                 status=200,
