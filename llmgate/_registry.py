@@ -351,7 +351,7 @@ class Registry:
                 if any(model.startswith(p) for p in spec.prefixes):
                     return spec, model
             tried = "it has no 'provider/' prefix and matches no well-known model family"
-        suggestions = self._close(prefix if sep else model)
+        suggestions = self._close(prefix) if sep else []
         hint = (
             f"; did you mean {', '.join(repr(s + '/') for s in suggestions)}" if suggestions else ""
         )

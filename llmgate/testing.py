@@ -104,6 +104,10 @@ class MockScript:
                 self.replies.append(MockReply(text=reply) if isinstance(reply, str) else reply)
         return self
 
+    def record(self, request: CompletionRequest | EmbeddingRequest) -> None:
+        with self.lock:
+            self.requests.append(request)
+
     def next_reply(self, request: CompletionRequest | EmbeddingRequest) -> MockReply | None:
         with self.lock:
             self.requests.append(request)
@@ -303,7 +307,7 @@ class MockProvider(Provider):
     def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         script = self.settings.option("script") or _active_script()
         if script is not None:
-            script.next_reply(request)
+            script.record(request)
         dims = request.dimensions or 8
         return EmbeddingResponse(
             embeddings=[deterministic_vector(text, dims) for text in request.input],
