@@ -1,0 +1,210 @@
+"""The Anthropic provider end to end: the real SDK against the wire-level fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import pytest
+
+from llmgate import LLMGate, RetryPolicy
+from llmgate._streaming import accumulate
+from llmgate.exceptions import (
+    AuthError,
+    BadRequestError,
+    EmbeddingsNotSupported,
+    InvalidRequestError,
+    ProviderAPIError,
+    ProviderConnectionError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+)
+from tests.fakes.anthropic import FAKE_API_KEY, AnthropicFake
+from tests.fakes.server import FakeServer, FakeToolCall, Fault, Reply
+
+MODEL = "anthropic/claude-sonnet-4-5"
+USER = [{"role": "user", "content": "Hi"}]
+NO_RETRIES = RetryPolicy(max_retries=0)
+
+# The SDK warns that claude-sonnet-4-5 is deprecated; not what these tests are about.
+pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeServer]:
+    with FakeServer(AnthropicFake()) as running:
+        yield running
+
+
+@pytest.fixture
+def fake(server: FakeServer) -> Iterator[AnthropicFake]:
+    vendor = server.vendor
+    assert isinstance(vendor, AnthropicFake)
+    vendor.reset()
+    yield vendor
+    vendor.reset()
+
+
+def _gate(fake: AnthropicFake, **kwargs: Any) -> LLMGate:
+    options = {"api_key": FAKE_API_KEY, "base_url": fake.base_url, **kwargs.pop("options", {})}
+    return LLMGate(retry_policy=NO_RETRIES, provider_options={"anthropic": options}, **kwargs)
+
+
+@pytest.fixture
+def gate(fake: AnthropicFake) -> Iterator[LLMGate]:
+    with _gate(fake) as gate:
+        yield gate
+
+
+def _body(fake: AnthropicFake) -> dict[str, Any]:
+    body = fake.last.json
+    assert isinstance(body, dict)
+    return body
+
+
+def test_bearer_key_and_sdk_retries_off(gate: LLMGate, fake: AnthropicFake) -> None:
+    gate.completion(MODEL, USER)
+    headers = fake.last.headers
+    assert headers["authorization"] == f"Bearer {FAKE_API_KEY}"
+    assert "x-api-key" not in headers
+    assert headers["anthropic-version"]
+    provider = next(iter(gate._providers.values()))
+    assert provider.client.max_retries == 0
+
+
+def test_raw_is_the_sdk_message(gate: LLMGate, fake: AnthropicFake) -> None:
+    fake.push(Reply(text="Hello", tool_calls=[FakeToolCall("calc", {"x": 1}, id="toolu_9")]))
+    response = gate.completion(MODEL, USER)
+    raw = response.raw
+    assert isinstance(raw, anthropic.types.Message)
+    assert [block.type for block in raw.content] == ["text", "tool_use"]
+    assert raw._request_id == response.provider_details["request_id"]
+    assert response.raw is raw
+
+
+def test_default_max_tokens_option(fake: AnthropicFake) -> None:
+    with _gate(fake, options={"default_max_tokens": 123}) as gate:
+        gate.completion(MODEL, USER)
+    assert _body(fake)["max_tokens"] == 123
+
+
+def test_temperature_is_dropped_with_a_warning(gate: LLMGate, fake: AnthropicFake) -> None:
+    with pytest.warns(UserWarning, match="'temperature', 'top_p'"):
+        gate.completion(MODEL, USER, temperature=0.3, top_p=0.5)
+    assert not {"temperature", "top_p"} & set(_body(fake))
+
+
+def test_temperature_is_refused_under_strict_params(fake: AnthropicFake) -> None:
+    with _gate(fake, strict_params=True) as gate, pytest.raises(InvalidRequestError):
+        gate.completion(MODEL, USER, temperature=0.3)
+    assert fake.requests == []
+
+
+def test_prefill_continues_the_assistant_turn(gate: LLMGate, fake: AnthropicFake) -> None:
+    fake.push(Reply(text="42}"))
+    response = gate.completion(MODEL, [*USER, {"role": "assistant", "content": '{"answer": '}])
+    assert response.text == "42}"
+    assert _body(fake)["messages"][-1] == {"role": "assistant", "content": '{"answer":'}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_thinking_signature_round_trips(gate: LLMGate, fake: AnthropicFake, stream: bool) -> None:
+    fake.push(
+        Reply(
+            text="Calling.",
+            reasoning="Need the weather.",
+            reasoning_signature="sig-xyz",
+            tool_calls=[FakeToolCall("weather", {"city": "Oslo"}, id="toolu_1")],
+        )
+    )
+    if stream:
+        first = accumulate(gate.completion(MODEL, USER, stream=True))
+    else:
+        first = gate.completion(MODEL, USER)
+    history = [*USER, first.message, {"role": "tool", "tool_call_id": "toolu_1", "content": "-3C"}]
+    gate.completion(MODEL, history)
+    assistant = _body(fake)["messages"][1]
+    assert assistant["content"] == [
+        {"type": "thinking", "thinking": "Need the weather.", "signature": "sig-xyz"},
+        {"type": "text", "text": "Calling."},
+        {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Oslo"}},
+    ]
+
+
+MID_STREAM = [
+    (400, BadRequestError),
+    (401, AuthError),
+    (429, RateLimitError),
+    (500, ServerError),
+    (529, ServerError),
+]
+
+
+@pytest.mark.parametrize(("status", "error_class"), MID_STREAM, ids=[str(s) for s, _ in MID_STREAM])
+def test_error_frame_types(
+    gate: LLMGate, fake: AnthropicFake, status: int, error_class: type[ProviderError]
+) -> None:
+    fake.push(Reply(text="one two three", error_after=1, error_status=status))
+    stream = gate.completion(MODEL, USER, stream=True)
+    with pytest.raises(error_class) as info:
+        list(stream)
+    assert stream.text == "one"
+    error = info.value
+    assert error.status_code == status
+    assert error.request_id and error.request_id.startswith("req_fake_")
+    assert isinstance(error.__cause__, anthropic.APIStatusError)
+    assert error.__cause__.status_code == 200
+
+
+async def test_async_error_frame(gate: LLMGate, fake: AnthropicFake) -> None:
+    fake.push(Reply(text="one two three", error_after=2, error_status=529))
+    stream = await gate.acompletion(MODEL, USER, stream=True)
+    with pytest.raises(ServerError) as info:
+        async for _ in stream:
+            pass
+    assert info.value.status_code == 529
+
+
+def test_overloaded_status(gate: LLMGate, fake: AnthropicFake) -> None:
+    fake.push(Fault(status=529, message="Overloaded", headers={"retry-after": "2"}))
+    with pytest.raises(ServerError) as info:
+        gate.completion(MODEL, USER)
+    error = info.value
+    assert (error.status_code, error.retry_after, error.request_id) == (529, 2.0, "req-fault-1")
+    assert "overloaded_error" in str(error)
+    assert error.retryable
+
+
+def test_malformed_frame(gate: LLMGate, fake: AnthropicFake) -> None:
+    fake.push(Reply(text="one two three", malformed_after=1))
+    with pytest.raises(ProviderAPIError, match="malformed stream event"):
+        list(gate.completion(MODEL, USER, stream=True))
+
+
+def test_connection_dropped_before_an_answer(gate: LLMGate, fake: AnthropicFake) -> None:
+    fake.push(Fault(close_connection=True))
+    with pytest.raises(ProviderConnectionError):
+        gate.completion(MODEL, USER)
+
+
+def test_long_non_streaming_call_is_refused_before_sending(
+    gate: LLMGate, fake: AnthropicFake
+) -> None:
+    with pytest.raises(InvalidRequestError, match="stream=True"):
+        gate.completion(MODEL, USER, max_tokens=100_000)
+    assert fake.requests == []
+    assert "".join(c.delta for c in gate.completion(MODEL, USER, max_tokens=100_000, stream=True))
+
+
+def test_embeddings_are_refused_unsent(gate: LLMGate, fake: AnthropicFake) -> None:
+    with pytest.raises(EmbeddingsNotSupported):
+        gate.embed(MODEL, ["a", "b"])
+    assert fake.requests == []
+
+
+async def test_async_embeddings_are_refused_unsent(gate: LLMGate, fake: AnthropicFake) -> None:
+    with pytest.raises(EmbeddingsNotSupported):
+        await gate.aembed(MODEL, "a")
+    assert fake.requests == []
