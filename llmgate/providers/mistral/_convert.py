@@ -1,8 +1,8 @@
-"""Mistral La Plateforme through the official ``mistralai`` SDK (``mistralai.client.Mistral``).
+"""Pure translation between llmgate types and the ``mistralai`` SDK's calls and results.
 
-One ``Mistral`` object serves sync and async calls; llmgate still builds one per event
-loop for async use, so its httpx2 async client never crosses loops. SDK retries are off
-(``retry_config=None``); the per-call timeout goes in ``timeout_ms``.
+Part 1 turns a CompletionRequest / EmbeddingRequest into SDK keyword arguments (plain
+dicts the SDK validates itself); part 2 turns SDK results and stream chunks into llmgate
+types. Streaming and non-streaming share :class:`ContentParts`, so they cannot drift.
 
 Reasoning models (Magistral) answer with ``thinking`` content chunks: their text becomes
 ``reasoning``, and the native chunks (with any signature) are kept in
@@ -19,30 +19,14 @@ import re
 import struct
 import sys
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from mistralai.client import Mistral
-from mistralai.client.errors import (
-    HTTPValidationError,
-    MistralError,
-    NoResponseError,
-    ResponseValidationError,
-)
 from mistralai.client.types.basemodel import Unset
-from typing_extensions import override
 
-from .. import _structured
-from .._errors import header, make_provider_error
-from .._registry import Capabilities
-from ..exceptions import (
-    BadRequestError,
-    InvalidRequestError,
-    LLMGateError,
-    ProviderAPIError,
-    ProviderConnectionError,
-)
-from ..types import (
+from ... import _structured
+from ...exceptions import InvalidRequestError
+from ...types import (
     Choice,
     CompletionRequest,
     CompletionResponse,
@@ -56,20 +40,16 @@ from ..types import (
     ToolCallDelta,
     parse_tool_arguments,
 )
-from .base import Provider
-
-__all__ = ["MistralProvider"]
 
 PROVIDER = "mistral"
-REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
 
 
-def _given(value: Any) -> bool:
+def given(value: Any) -> bool:
     """False for the SDK's ``Unset()`` sentinel and for None."""
     return value is not None and not isinstance(value, Unset)
 
 
-# =========================================================================== 1. requests
+# --------------------------------------------------------------------------- 1. requests
 
 
 def _content_chunks(message: Message) -> str | list[dict[str, Any]]:
@@ -227,7 +207,7 @@ def _unsupported(name: str, *, strict: bool) -> None:
     warnings.warn(message, UserWarning, stacklevel=_caller_stacklevel())
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _caller_stacklevel() -> int:
@@ -240,7 +220,7 @@ def _caller_stacklevel() -> int:
     return level
 
 
-# =========================================================================== 2. results
+# --------------------------------------------------------------------------- 2. results
 
 _FINISH_REASONS = {
     "stop": "stop",
@@ -253,13 +233,13 @@ _FINISH_REASONS = {
 
 
 def finish_reason(native: Any) -> str | None:
-    if not _given(native) or not native:
+    if not given(native) or not native:
         return None
     return _FINISH_REASONS.get(str(native), "stop")
 
 
 def usage_from(info: Any) -> TokenUsage | None:
-    if not _given(info):
+    if not given(info):
         return None
     extra = getattr(info, "additional_properties", None) or {}
     prompt_details = extra.get("prompt_tokens_details") or {}
@@ -277,7 +257,7 @@ def arguments_text(arguments: Any) -> str:
     """Tool-call arguments as a JSON string (the SDK gives a str or a dict)."""
     if isinstance(arguments, str):
         return arguments
-    if not _given(arguments):
+    if not given(arguments):
         return ""
     return json.dumps(arguments, separators=(",", ":"), ensure_ascii=False)
 
@@ -300,7 +280,7 @@ class ContentParts:
 
     def add(self, content: Any) -> tuple[str, str]:
         """Record one piece of content; returns its ``(text, reasoning)``."""
-        if not _given(content):
+        if not given(content):
             return "", ""
         if isinstance(content, str):
             self._append("text", content, None)
@@ -317,7 +297,7 @@ class ContentParts:
                     part.text for part in chunk.thinking if getattr(part, "type", None) == "text"
                 )
                 thoughts.append(thought)
-                signature = chunk.signature if _given(chunk.signature) else None
+                signature = chunk.signature if given(chunk.signature) else None
                 self._append("thinking", thought, signature)
         return "".join(texts), "".join(thoughts)
 
@@ -368,7 +348,7 @@ def response_from_sdk(result: Any, model: str) -> CompletionResponse:
             )
             for i, call in enumerate(
                 message_in.tool_calls
-                if message_in is not None and _given(message_in.tool_calls)
+                if message_in is not None and given(message_in.tool_calls)
                 else ()
             )
         ] or None
@@ -431,7 +411,7 @@ class StreamTranslator:
             choice = chunk.choices[0]
             delta = choice.delta
             text, reasoning = self.parts.add(delta.content)
-            if _given(delta.tool_calls):
+            if given(delta.tool_calls):
                 for call in delta.tool_calls:
                     slot, new = self._slot(call)
                     deltas.append(
@@ -495,212 +475,3 @@ def embedding_response_from_json(body: str, model: str) -> EmbeddingResponse:
     )
     response.set_raw(payload)
     return response
-
-
-# =========================================================================== 3. errors
-
-
-def _json_or_none(text: Any) -> Any:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _error_message(body: Any, fallback: str) -> str:
-    if isinstance(body, Mapping):
-        message = body.get("message")
-        if isinstance(message, str) and message:
-            return message
-        detail = body.get("detail", message)
-        if isinstance(detail, list):
-            return "; ".join(
-                f"{'.'.join(str(p) for p in d.get('loc', ()))}: {d.get('msg')}"
-                if isinstance(d, Mapping)
-                else str(d)
-                for d in detail
-            )
-        if detail:
-            return json.dumps(detail) if not isinstance(detail, str) else detail
-    return fallback
-
-
-def _request_id(headers: Any) -> str | None:
-    for name in REQUEST_ID_HEADERS:
-        value = header(headers, name)
-        if value:
-            return value
-    return None
-
-
-def _status_of(frame: Mapping[str, Any]) -> int | None:
-    for key in ("raw_status_code", "status", "code"):
-        value = frame.get(key)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and value.isdigit() and 100 <= int(value) < 600:
-            return int(value)
-    return None
-
-
-def _stream_error_frame(body: Any) -> Mapping[str, Any] | None:
-    """The error object of an in-stream error event, if ``body`` is one."""
-    payload = _json_or_none(body)
-    if isinstance(payload, Mapping) and isinstance(payload.get("data"), Mapping):
-        payload = payload["data"]
-    if not isinstance(payload, Mapping):
-        return None
-    if payload.get("object") == "error":
-        return payload
-    error = payload.get("error")
-    return error if isinstance(error, Mapping) else None
-
-
-def map_mistral_error(exc: BaseException, model: str) -> LLMGateError | None:
-    """The llmgate error for a ``mistralai`` exception, or None for anything else."""
-    if isinstance(exc, ResponseValidationError):
-        frame = _stream_error_frame(exc.body)
-        if frame is None:
-            return ProviderAPIError(
-                f"Mistral sent a response the SDK could not read: {exc.message[:500]}",
-                provider=PROVIDER,
-                model=model,
-            )
-        status = _status_of(frame)
-        return make_provider_error(
-            _error_message(frame, "error event in the stream"),
-            status=status,
-            provider=PROVIDER,
-            model=model,
-            request_id=_request_id(exc.headers),
-            body=dict(frame),
-            cls=None if status is not None else ProviderAPIError,
-        )
-    if isinstance(exc, MistralError):
-        body = _json_or_none(exc.body)
-        status = exc.status_code
-        return make_provider_error(
-            _error_message(body, f"HTTP {status}"),
-            status=status,
-            provider=PROVIDER,
-            model=model,
-            headers=exc.headers,
-            request_id=_request_id(exc.headers),
-            body=body if body is not None else exc.body,
-            cls=BadRequestError if isinstance(exc, HTTPValidationError) else None,
-        )
-    if isinstance(exc, NoResponseError):
-        return ProviderConnectionError(
-            f"no response from Mistral: {exc.message}", provider=PROVIDER, model=model
-        )
-    return None
-
-
-# =========================================================================== 4. the provider
-
-
-class MistralProvider(Provider):
-    """Mistral chat (text, images, tools, JSON schema, thinking, prefill) and embeddings."""
-
-    capabilities = Capabilities(embeddings=True, prefill=True, reasoning=True)
-    # Not documented as a count; 512 inputs per request is a conservative split size.
-    embedding_batch_size = 512
-
-    def _server_url(self) -> str | None:
-        url = self.base_url
-        if not url:
-            return None
-        url = url.rstrip("/")
-        # The SDK adds "/v1/..." itself; accept an OpenAI-style base URL that ends in /v1.
-        return url[: -len("/v1")] if url.endswith("/v1") else url
-
-    def _new_client(self) -> Mistral:
-        return Mistral(api_key=self.api_key(), server_url=self._server_url(), retry_config=None)
-
-    @override
-    def create_client(self) -> Mistral:
-        return self._new_client()
-
-    @override
-    def create_async_client(self) -> Mistral:
-        return self._new_client()
-
-    @override
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.__exit__(None, None, None)
-
-    @property
-    def _strict(self) -> bool:
-        return bool(getattr(self, "strict_params", False))
-
-    # chat ------------------------------------------------------------------------------
-    @override
-    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        result = self.client.chat.complete(**chat_kwargs(request, model))
-        return response_from_sdk(result, model)
-
-    @override
-    async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        result = await self.async_client.chat.complete_async(**chat_kwargs(request, model))
-        return response_from_sdk(result, model)
-
-    @override
-    def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
-        kwargs = chat_kwargs(request, model)
-        events = self.client.chat.stream(**kwargs)
-        try:
-            translator = StreamTranslator(model)
-            for event in events:
-                chunk = translator.feed(event.data)
-                if chunk is not None:
-                    yield chunk
-        finally:
-            events.close()
-
-    @override
-    async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
-        kwargs = chat_kwargs(request, model)
-        events = await self.async_client.chat.stream_async(**kwargs)
-        try:
-            translator = StreamTranslator(model)
-            async for event in events:
-                chunk = translator.feed(event.data)
-                if chunk is not None:
-                    yield chunk
-        finally:
-            await events.close()
-
-    # embeddings ------------------------------------------------------------------------
-    @override
-    def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        kwargs = embedding_kwargs(request, model, strict=self._strict)
-        try:
-            result = self.client.embeddings.create(**kwargs)
-        except ResponseValidationError as exc:
-            if kwargs.get("encoding_format") != "base64":
-                raise
-            return embedding_response_from_json(exc.body, model)
-        return embedding_response_from_sdk(result, model)
-
-    @override
-    async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        kwargs = embedding_kwargs(request, model, strict=self._strict)
-        try:
-            result = await self.async_client.embeddings.create_async(**kwargs)
-        except ResponseValidationError as exc:
-            if kwargs.get("encoding_format") != "base64":
-                raise
-            return embedding_response_from_json(exc.body, model)
-        return embedding_response_from_sdk(result, model)
-
-    # errors ----------------------------------------------------------------------------
-    @override
-    def map_error(self, exc: BaseException, model: str) -> LLMGateError:
-        mapped = map_mistral_error(exc, model)
-        if mapped is not None:
-            return mapped
-        return super().map_error(exc, model)

@@ -1,0 +1,283 @@
+"""The Mistral provider class and its error mapping (``mistralai.client.Mistral``).
+
+One ``Mistral`` object serves sync and async calls; llmgate still builds one per event
+loop for async use, so its httpx2 async client never crosses loops. SDK retries are off
+(``retry_config=None``) and the per-call timeout goes in ``timeout_ms``.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import httpx2
+from mistralai.client import Mistral
+from mistralai.client.errors import (
+    HTTPValidationError,
+    MistralError,
+    NoResponseError,
+    ResponseValidationError,
+)
+from typing_extensions import override
+
+from ..._errors import header, make_provider_error
+from ..._registry import Capabilities
+from ...exceptions import (
+    BadRequestError,
+    LLMGateError,
+    ProviderAPIError,
+    ProviderConnectionError,
+)
+from ...types import (
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    StreamChunk,
+)
+from ..base import Provider
+from ._convert import (
+    PROVIDER,
+    StreamTranslator,
+    chat_kwargs,
+    embedding_kwargs,
+    embedding_response_from_json,
+    embedding_response_from_sdk,
+    response_from_sdk,
+)
+
+__all__ = ["MistralProvider", "map_mistral_error"]
+
+REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
+
+_ssl_lock = threading.Lock()
+_ssl_contexts: list[ssl.SSLContext] = []
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """httpx2's default SSL context, built once per process and shared by every client."""
+    with _ssl_lock:
+        if not _ssl_contexts:
+            _ssl_contexts.append(httpx2.create_ssl_context())
+        return _ssl_contexts[0]
+
+
+# --------------------------------------------------------------------------- 3. errors
+
+
+def _json_or_none(text: Any) -> Any:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _error_message(body: Any, fallback: str) -> str:
+    if isinstance(body, Mapping):
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message
+        detail = body.get("detail", message)
+        if isinstance(detail, list):
+            return "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc', ()))}: {d.get('msg')}"
+                if isinstance(d, Mapping)
+                else str(d)
+                for d in detail
+            )
+        if detail:
+            return json.dumps(detail) if not isinstance(detail, str) else detail
+    return fallback
+
+
+def _request_id(headers: Any) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        value = header(headers, name)
+        if value:
+            return value
+    return None
+
+
+def _status_of(frame: Mapping[str, Any]) -> int | None:
+    for key in ("raw_status_code", "status", "code"):
+        value = frame.get(key)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.isdigit() and 100 <= int(value) < 600:
+            return int(value)
+    return None
+
+
+def _stream_error_frame(body: Any) -> Mapping[str, Any] | None:
+    """The error object of an in-stream error event, if ``body`` is one."""
+    payload = _json_or_none(body)
+    if isinstance(payload, Mapping) and isinstance(payload.get("data"), Mapping):
+        payload = payload["data"]
+    if not isinstance(payload, Mapping):
+        return None
+    if payload.get("object") == "error":
+        return payload
+    error = payload.get("error")
+    return error if isinstance(error, Mapping) else None
+
+
+def map_mistral_error(exc: BaseException, model: str) -> LLMGateError | None:
+    """The llmgate error for a ``mistralai`` exception, or None for anything else."""
+    if isinstance(exc, ResponseValidationError):
+        frame = _stream_error_frame(exc.body)
+        if frame is None:
+            return ProviderAPIError(
+                f"Mistral sent a response the SDK could not read: {exc.message[:500]}",
+                provider=PROVIDER,
+                model=model,
+            )
+        status = _status_of(frame)
+        return make_provider_error(
+            _error_message(frame, "error event in the stream"),
+            status=status,
+            provider=PROVIDER,
+            model=model,
+            request_id=_request_id(exc.headers),
+            body=dict(frame),
+            cls=None if status is not None else ProviderAPIError,
+        )
+    if isinstance(exc, MistralError):
+        body = _json_or_none(exc.body)
+        status = exc.status_code
+        return make_provider_error(
+            _error_message(body, f"HTTP {status}"),
+            status=status,
+            provider=PROVIDER,
+            model=model,
+            headers=exc.headers,
+            request_id=_request_id(exc.headers),
+            body=body if body is not None else exc.body,
+            cls=BadRequestError if isinstance(exc, HTTPValidationError) else None,
+        )
+    if isinstance(exc, NoResponseError):
+        return ProviderConnectionError(
+            f"no response from Mistral: {exc.message}", provider=PROVIDER, model=model
+        )
+    return None
+
+
+# --------------------------------------------------------------------------- 4. the provider
+
+
+class MistralProvider(Provider):
+    """Mistral chat (text, images, tools, JSON schema, thinking, prefill) and embeddings."""
+
+    capabilities = Capabilities(embeddings=True, prefill=True, reasoning=True)
+    # Not documented as a count; 512 inputs per request is a conservative split size.
+    embedding_batch_size = 512
+
+    def _server_url(self) -> str | None:
+        url = self.base_url
+        if not url:
+            return None
+        url = url.rstrip("/")
+        # The SDK adds "/v1/..." itself; accept an OpenAI-style base URL that ends in /v1.
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+    def _new_client(self) -> Mistral:
+        # Both httpx2 clients are passed in so they share one SSL context: the SDK would
+        # otherwise build two per Mistral object (one unused), each loading the CA store.
+        context = _ssl_context()
+        return Mistral(
+            api_key=self.api_key(),
+            server_url=self._server_url(),
+            retry_config=None,
+            client=httpx2.Client(follow_redirects=True, verify=context),
+            async_client=httpx2.AsyncClient(follow_redirects=True, verify=context),
+        )
+
+    @override
+    def create_client(self) -> Mistral:
+        return self._new_client()
+
+    @override
+    def create_async_client(self) -> Mistral:
+        return self._new_client()
+
+    @override
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.sdk_configuration.client.close()
+
+    @property
+    def _strict(self) -> bool:
+        return bool(getattr(self, "strict_params", False))
+
+    # chat ------------------------------------------------------------------------------
+    @override
+    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        result = self.client.chat.complete(**chat_kwargs(request, model))
+        return response_from_sdk(result, model)
+
+    @override
+    async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        result = await self.async_client.chat.complete_async(**chat_kwargs(request, model))
+        return response_from_sdk(result, model)
+
+    @override
+    def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
+        kwargs = chat_kwargs(request, model)
+        events = self.client.chat.stream(**kwargs)
+        try:
+            translator = StreamTranslator(model)
+            for event in events:
+                chunk = translator.feed(event.data)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            events.close()
+
+    @override
+    async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
+        kwargs = chat_kwargs(request, model)
+        events = await self.async_client.chat.stream_async(**kwargs)
+        try:
+            translator = StreamTranslator(model)
+            async for event in events:
+                chunk = translator.feed(event.data)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            await events.close()
+
+    # embeddings ------------------------------------------------------------------------
+    @override
+    def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        kwargs = embedding_kwargs(request, model, strict=self._strict)
+        try:
+            result = self.client.embeddings.create(**kwargs)
+        except ResponseValidationError as exc:
+            if kwargs.get("encoding_format") != "base64":
+                raise
+            return embedding_response_from_json(exc.body, model)
+        return embedding_response_from_sdk(result, model)
+
+    @override
+    async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        kwargs = embedding_kwargs(request, model, strict=self._strict)
+        try:
+            result = await self.async_client.embeddings.create_async(**kwargs)
+        except ResponseValidationError as exc:
+            if kwargs.get("encoding_format") != "base64":
+                raise
+            return embedding_response_from_json(exc.body, model)
+        return embedding_response_from_sdk(result, model)
+
+    # errors ----------------------------------------------------------------------------
+    @override
+    def map_error(self, exc: BaseException, model: str) -> LLMGateError:
+        mapped = map_mistral_error(exc, model)
+        if mapped is not None:
+            return mapped
+        return super().map_error(exc, model)
