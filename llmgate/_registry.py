@@ -166,7 +166,7 @@ BUILTIN_SPECS: tuple[ProviderSpec, ...] = (
         module="llmgate.providers.anthropic:AnthropicProvider",
         extra="anthropic",
         sdk_package="anthropic",
-        env_keys=("ANTHROPIC_API_KEY",),
+        env_keys=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
         base_url_env=("ANTHROPIC_BASE_URL",),
         prefixes=("claude-",),
         capabilities=Capabilities(prefill=True, reasoning=True),
