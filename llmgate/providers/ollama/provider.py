@@ -1,0 +1,339 @@
+"""The Ollama provider: error mapping and the class, on ``ollama.Client`` / ``AsyncClient``.
+
+The only module of this package that imports the ``ollama`` SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import ssl
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+import httpx
+import ollama
+from pydantic import ValidationError
+from typing_extensions import override
+
+from ..._errors import make_provider_error, map_transport_error
+from ..._images import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, fetch_image, url_not_supported
+from ..._registry import Capabilities
+from ...exceptions import (
+    AuthError,
+    BadRequestError,
+    InvalidRequestError,
+    LLMGateError,
+    ProviderAPIError,
+    ProviderConnectionError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+)
+from ...types import (
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    StreamChunk,
+)
+from ..base import Provider, ProviderSettings, ProviderSpec
+from ._convert import (
+    StreamTranslator,
+    chat_kwargs,
+    embed_kwargs,
+    embedding_response,
+    image_urls,
+    response_from_chat,
+)
+
+__all__ = ["DEFAULT_HOST", "OllamaProvider", "map_ollama_error"]
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+
+
+# --------------------------------------------------------------------------- errors
+
+# An error line inside a stream has no status (the SDK reports -1): classify by its text.
+_IN_STREAM_CLASSES: tuple[tuple[tuple[str, ...], type[ProviderError]], ...] = (
+    (("rate limit", "too many requests", "quota"), RateLimitError),
+    (("unauthorized", "forbidden", "invalid api key"), AuthError),
+    (("not found", "context length", "maximum context", "does not support"), BadRequestError),
+)
+
+
+def _error_response(exc: BaseException) -> httpx.Response | None:
+    # The SDK raises ResponseError ``from None``; the httpx error (with the response and its
+    # headers) is still its __context__.
+    context = exc.__context__
+    if isinstance(context, httpx.HTTPStatusError):
+        return context.response
+    return None
+
+
+def map_ollama_error(exc: BaseException, *, provider: str, model: str) -> LLMGateError:
+    """The ordered mapping from the SDK's exceptions to llmgate's."""
+    if isinstance(exc, LLMGateError):
+        return exc
+    if isinstance(exc, ollama.ResponseError):
+        message = str(exc.error)
+        if exc.status_code > 0:
+            response = _error_response(exc)
+            return make_provider_error(
+                message,
+                status=exc.status_code,
+                provider=provider,
+                model=model,
+                headers=response.headers if response is not None else None,
+                body=exc.error,
+            )
+        lowered = message.lower()
+        error_cls: type[ProviderError] = ServerError
+        for needles, cls in _IN_STREAM_CLASSES:
+            if any(needle in lowered for needle in needles):
+                error_cls = cls
+                break
+        return make_provider_error(
+            message, status=None, provider=provider, model=model, body=exc.error, cls=error_cls
+        )
+    if isinstance(exc, ollama.RequestError):
+        return InvalidRequestError(f"ollama rejected the request: {exc.error}")
+    if isinstance(exc, ValidationError):
+        if exc.title.endswith("Response"):
+            return ProviderAPIError(
+                f"ollama sent a response the SDK cannot read: {exc}", provider=provider, model=model
+            )
+        return InvalidRequestError(f"invalid request for ollama: {exc}")
+    if isinstance(exc, json.JSONDecodeError):
+        return ProviderAPIError(
+            f"ollama sent malformed JSON: {exc}", provider=provider, model=model, retryable=True
+        )
+    mapped = map_transport_error(exc, provider=provider, model=model)
+    if mapped is not None:
+        return mapped
+    return ProviderAPIError(f"{type(exc).__name__}: {exc}", provider=provider, model=model)
+
+
+# --------------------------------------------------------------------------- the provider
+
+
+class OllamaProvider(Provider):
+    """Ollama's chat and embeddings through ``ollama.Client`` / ``ollama.AsyncClient``.
+
+    The SDK fixes a client's timeout when it is built, so clients are cached per timeout
+    value (a few at most). Provider options: ``allow_image_download`` (fetch image URLs and
+    send their bytes), ``image_max_bytes`` (the download cap), ``verify`` (httpx's TLS
+    verification setting, for an Ollama behind https with a private CA).
+    """
+
+    capabilities = Capabilities(
+        embeddings=True,
+        reasoning=True,
+        image_urls=False,
+        tool_choice_required=False,
+    )
+    # Ollama sets no limit on inputs per /api/embed call; bound each request so one call
+    # stays a modest amount of work for a local server (the gate splits larger inputs).
+    embedding_batch_size = 512
+    max_cached_clients = 8
+
+    def __init__(self, spec: ProviderSpec, settings: ProviderSettings) -> None:
+        super().__init__(spec, settings)
+        self._sync_clients: OrderedDict[float | None, ollama.Client] = OrderedDict()
+        self._loop_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, OrderedDict[float | None, ollama.AsyncClient]
+        ] = weakref.WeakKeyDictionary()
+        self._cache_lock = threading.Lock()
+        self._ssl_lock = threading.Lock()
+        self._ssl_context: ssl.SSLContext | None = None
+
+    # clients -----------------------------------------------------------------------
+    def _client_kwargs(self, timeout: float | None) -> dict[str, Any]:
+        key = self.api_key(required=False)
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        return {
+            "host": self.base_url or DEFAULT_HOST,
+            "timeout": timeout,
+            "headers": headers,
+            "verify": self._verify(),
+        }
+
+    def _verify(self) -> Any:
+        # Building an SSL context costs ~100 ms, and httpx builds one per client: every
+        # client of this provider (one per timeout, per event loop) shares one instead.
+        configured = self.settings.option("verify")
+        if configured is not None:
+            return configured
+        if self._ssl_context is None:
+            with self._ssl_lock:
+                if self._ssl_context is None:
+                    self._ssl_context = httpx.create_ssl_context()
+        return self._ssl_context
+
+    @override
+    def create_client(self) -> ollama.Client:
+        return ollama.Client(**self._client_kwargs(None))
+
+    @override
+    def create_async_client(self) -> ollama.AsyncClient:
+        return ollama.AsyncClient(**self._client_kwargs(None))
+
+    def sync_client(self, timeout: float | None) -> ollama.Client:
+        """The sync client whose timeout is ``timeout`` (built on first use)."""
+        with self._cache_lock:
+            client = self._sync_clients.get(timeout)
+            if client is None:
+                client = ollama.Client(**self._client_kwargs(timeout))
+                self._sync_clients[timeout] = client
+                if len(self._sync_clients) > self.max_cached_clients:
+                    # Dropped, not closed: another thread may still be using it.
+                    self._sync_clients.popitem(last=False)
+            else:
+                self._sync_clients.move_to_end(timeout)
+            return client
+
+    def async_client_for(self, timeout: float | None) -> ollama.AsyncClient:
+        """The running loop's async client whose timeout is ``timeout``."""
+        loop = asyncio.get_running_loop()
+        with self._cache_lock:
+            clients = self._loop_clients.get(loop)
+            if clients is None:
+                clients = self._loop_clients[loop] = OrderedDict()
+            client = clients.get(timeout)
+            if client is None:
+                client = ollama.AsyncClient(**self._client_kwargs(timeout))
+                clients[timeout] = client
+                if len(clients) > self.max_cached_clients:
+                    clients.popitem(last=False)
+            else:
+                clients.move_to_end(timeout)
+            return client
+
+    @override
+    def close(self) -> None:
+        with self._cache_lock:
+            clients = list(self._sync_clients.values())
+            self._sync_clients.clear()
+            self._loop_clients.clear()
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()  # type: ignore[no-untyped-call]
+        super().close()
+
+    # checks and images -------------------------------------------------------------
+    @property
+    def strict(self) -> bool:
+        return bool(getattr(self, "strict_params", False))
+
+    @override
+    def check_request(self, request: CompletionRequest, model: str) -> None:
+        super().check_request(request, model)
+        if self.settings.option("allow_image_download", False):
+            return
+        for message in request.messages:
+            if any(part.image_url is not None for part in message.images):
+                raise url_not_supported(self.name, model)
+
+    def download_images(self, request: CompletionRequest) -> dict[str, bytes]:
+        """The bytes of every image URL in the request (only with allow_image_download)."""
+        urls = image_urls(request)
+        if not urls:
+            return {}
+        if not self.settings.option("allow_image_download", False):
+            raise url_not_supported(self.name, request.model_name)
+        max_bytes = int(self.settings.option("image_max_bytes", DEFAULT_MAX_BYTES))
+        timeout = request.timeout or DEFAULT_TIMEOUT
+        return {
+            url: fetch_image(url, max_bytes=max_bytes, timeout=timeout)[0]
+            for url in dict.fromkeys(urls)
+        }
+
+    async def adownload_images(self, request: CompletionRequest) -> dict[str, bytes]:
+        if not image_urls(request):
+            return {}
+        return await asyncio.to_thread(self.download_images, request)
+
+    def _chat_kwargs(
+        self, request: CompletionRequest, model: str, downloaded: Mapping[str, bytes]
+    ) -> dict[str, Any]:
+        return chat_kwargs(request, model, downloaded=downloaded, strict=self.strict)
+
+    # calls -------------------------------------------------------------------------
+    @override
+    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        kwargs = self._chat_kwargs(request, model, self.download_images(request))
+        result = self.sync_client(request.timeout).chat(**kwargs, stream=False)
+        return response_from_chat(result, model=model, provider=self.name)
+
+    @override
+    async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        kwargs = self._chat_kwargs(request, model, await self.adownload_images(request))
+        result = await self.async_client_for(request.timeout).chat(**kwargs, stream=False)
+        return response_from_chat(result, model=model, provider=self.name)
+
+    @override
+    def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
+        kwargs = self._chat_kwargs(request, model, self.download_images(request))
+        parts = self.sync_client(request.timeout).chat(**kwargs, stream=True)
+        translator = StreamTranslator(model, self.name)
+        try:
+            for part in parts:
+                chunk = translator.feed(part)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            close = getattr(parts, "close", None)
+            if close is not None:
+                close()
+        if not translator.done:
+            raise ProviderConnectionError(
+                "the ollama stream ended before its final (done) line",
+                provider=self.name,
+                model=model,
+            )
+
+    @override
+    async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
+        kwargs = self._chat_kwargs(request, model, await self.adownload_images(request))
+        parts = await self.async_client_for(request.timeout).chat(**kwargs, stream=True)
+        translator = StreamTranslator(model, self.name)
+        try:
+            async for part in parts:
+                chunk = translator.feed(part)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            aclose = getattr(parts, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if not translator.done:
+            raise ProviderConnectionError(
+                "the ollama stream ended before its final (done) line",
+                provider=self.name,
+                model=model,
+            )
+
+    @override
+    def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        kwargs = embed_kwargs(request, model, strict=self.strict)
+        result = self.sync_client(request.timeout).embed(**kwargs)
+        return embedding_response(
+            result, model=model, expected=len(request.input), provider=self.name
+        )
+
+    @override
+    async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        kwargs = embed_kwargs(request, model, strict=self.strict)
+        result = await self.async_client_for(request.timeout).embed(**kwargs)
+        return embedding_response(
+            result, model=model, expected=len(request.input), provider=self.name
+        )
+
+    # errors ------------------------------------------------------------------------
+    @override
+    def map_error(self, exc: BaseException, model: str) -> LLMGateError:
+        return map_ollama_error(exc, provider=self.name, model=model)
