@@ -81,6 +81,13 @@ def validation_body(message: str) -> dict[str, Any]:
     }
 
 
+def prefill_echo(body: dict[str, Any]) -> str:
+    """Mistral starts its answer to a prefix turn with the prefix text itself."""
+    messages = body.get("messages") or []
+    last = messages[-1] if messages else {}
+    return _text_of(last.get("content")) if last.get("prefix") else ""
+
+
 def tool_call_id(call: FakeToolCall, index: int) -> str:
     return call.id or f"fake{index:05d}"
 
@@ -149,11 +156,12 @@ class MistralFake(FakeVendor):
         return chunk
 
     def chat_response(self, reply: Reply, body: dict[str, Any]) -> Response:
-        content: Any = reply.text
+        text = prefill_echo(body) + reply.text
+        content: Any = text
         if reply.reasoning is not None:
             content = [self.thinking_chunk(reply.reasoning, reply.reasoning_signature)]
-            if reply.text:
-                content.append({"type": "text", "text": reply.text})
+            if text:
+                content.append({"type": "text", "text": text})
         message: dict[str, Any] = {"role": "assistant", "content": content, "prefix": False}
         if reply.tool_calls:
             message["tool_calls"] = [
@@ -204,7 +212,8 @@ class MistralFake(FakeVendor):
                 last = i == len(words) - 1
                 signature = reply.reasoning_signature if last else None
                 pieces.append(chunk({"content": [self.thinking_chunk(word, signature)]}))
-        pieces.extend(chunk({"content": piece}) for piece in reply.text_pieces())
+        echo = Reply(text=prefill_echo(body)).text_pieces()
+        pieces.extend(chunk({"content": piece}) for piece in [*echo, *reply.text_pieces()])
         for i, call in enumerate(reply.tool_calls):
             pieces.append(
                 chunk(

@@ -96,6 +96,14 @@ def _assistant_message(message: Message) -> dict[str, Any]:
     return out
 
 
+def prefill_of(messages: list[dict[str, Any]]) -> str | None:
+    """The text of the trailing prefix turn of translated messages, if there is one."""
+    last = messages[-1] if messages else None
+    if last is None or not last.get("prefix"):
+        return None
+    return _native_text(last.get("content"))
+
+
 def messages_param(messages: list[Message]) -> list[dict[str, Any]]:
     """llmgate messages as Mistral chat messages; a trailing assistant turn is a prefix."""
     tool_names = {c.id: c.name for m in messages for c in m.tool_calls or ()}
@@ -267,6 +275,37 @@ def _call_id(call: Any) -> str | None:
     return value if isinstance(value, str) and value and value != "null" else None
 
 
+class PrefillEcho:
+    """Drops the prefill when the model repeats it at the start of its answer.
+
+    Mistral answers a prefix turn with text that starts with the prefix itself; llmgate
+    returns only the continuation, as for every vendor. Text is held back only while it
+    could still be that echo; anything else passes through unchanged.
+    """
+
+    def __init__(self, prefill: str) -> None:
+        self.prefill = prefill
+        self.pending = ""
+        self.done = not prefill
+
+    def feed(self, text: str, *, end: bool = False) -> str:
+        if self.done:
+            return text
+        self.pending += text
+        if len(self.pending) < len(self.prefill):
+            if self.prefill.startswith(self.pending) and not end:
+                return ""
+            return self._release(self.pending)
+        if self.pending.startswith(self.prefill):
+            return self._release(self.pending[len(self.prefill) :])
+        return self._release(self.pending)
+
+    def _release(self, text: str) -> str:
+        self.done = True
+        self.pending = ""
+        return text
+
+
 class ContentParts:
     """Text, reasoning and the native chunk list, built from content as it arrives.
 
@@ -274,24 +313,23 @@ class ContentParts:
     stream and the whole response carry the same text, reasoning and provider details.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, prefill: str | None = None) -> None:
         self.native: list[dict[str, Any]] = []
         self.thinking = False
+        self._echo = PrefillEcho(prefill or "")
 
     def add(self, content: Any) -> tuple[str, str]:
         """Record one piece of content; returns its ``(text, reasoning)``."""
         if not given(content):
             return "", ""
         if isinstance(content, str):
-            self._append("text", content, None)
-            return content, ""
+            return self._text(content), ""
         texts: list[str] = []
         thoughts: list[str] = []
         for chunk in content:
             kind = getattr(chunk, "type", None)
             if kind == "text":
-                texts.append(chunk.text)
-                self._append("text", chunk.text, None)
+                texts.append(self._text(chunk.text))
             elif kind == "thinking":
                 thought = "".join(
                     part.text for part in chunk.thinking if getattr(part, "type", None) == "text"
@@ -300,6 +338,15 @@ class ContentParts:
                 signature = chunk.signature if given(chunk.signature) else None
                 self._append("thinking", thought, signature)
         return "".join(texts), "".join(thoughts)
+
+    def finish(self) -> str:
+        """Text held back while it could still be the echo of the prefill."""
+        return self._text("", end=True)
+
+    def _text(self, text: str, *, end: bool = False) -> str:
+        text = self._echo.feed(text, end=end)
+        self._append("text", text, None)
+        return text
 
     def _append(self, kind: str, text: str, signature: str | None) -> None:
         if kind == "thinking":
@@ -333,13 +380,14 @@ class ContentParts:
         return {PROVIDER: {"content": copy.deepcopy(self.native)}}
 
 
-def response_from_sdk(result: Any, model: str) -> CompletionResponse:
-    """A ``ChatCompletionResponse`` as a CompletionResponse."""
+def response_from_sdk(result: Any, model: str, prefill: str | None = None) -> CompletionResponse:
+    """A ``ChatCompletionResponse`` as a CompletionResponse (``prefill``: the prefix sent)."""
     choices = []
     for choice in result.choices:
-        parts = ContentParts()
+        parts = ContentParts(prefill)
         message_in = choice.message
         text, reasoning = parts.add(message_in.content if message_in is not None else None)
+        text += parts.finish()
         calls = [
             ToolCall(
                 id=_call_id(call) or f"call_{i}",
@@ -380,9 +428,11 @@ def response_from_sdk(result: Any, model: str) -> CompletionResponse:
 class StreamTranslator:
     """Turns ``CompletionChunk``s into StreamChunks (tool calls keyed by id, then index)."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, prefill: str | None = None) -> None:
         self.model = model
-        self.parts = ContentParts()
+        self.parts = ContentParts(prefill)
+        self.id = ""
+        self.finished = False
         self._slots_by_id: dict[str, int] = {}
         self._slots_by_index: dict[int, int] = {}
         self._calls = 0
@@ -423,12 +473,17 @@ class StreamTranslator:
                         )
                     )
             finish = finish_reason(choice.finish_reason)
+        if finish:
+            text += self.parts.finish()
+            self.finished = True
         usage = usage_from(chunk.usage)
+        self.id = chunk.id or self.id
+        self.model = chunk.model or self.model
         if not (text or reasoning or deltas or finish or usage):
             return None
         return StreamChunk(
-            id=chunk.id,
-            model=chunk.model or self.model,
+            id=self.id,
+            model=self.model,
             provider=PROVIDER,
             delta=text,
             reasoning_delta=reasoning or None,
@@ -437,6 +492,13 @@ class StreamTranslator:
             usage=usage,
             provider_details=self.parts.details() if finish else None,
         )
+
+    def end(self) -> StreamChunk | None:
+        """A last chunk with held-back text, when the stream ended without a finish reason."""
+        text = "" if self.finished else self.parts.finish()
+        if not text:
+            return None
+        return StreamChunk(id=self.id, model=self.model, provider=PROVIDER, delta=text)
 
 
 def embedding_response_from_sdk(result: Any, model: str) -> EmbeddingResponse:

@@ -46,6 +46,7 @@ from ._convert import (
     embedding_kwargs,
     embedding_response_from_json,
     embedding_response_from_sdk,
+    prefill_of,
     response_from_sdk,
 )
 
@@ -217,37 +218,45 @@ class MistralProvider(Provider):
     # chat ------------------------------------------------------------------------------
     @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        result = self.client.chat.complete(**chat_kwargs(request, model))
-        return response_from_sdk(result, model)
+        kwargs = chat_kwargs(request, model)
+        result = self.client.chat.complete(**kwargs)
+        return response_from_sdk(result, model, prefill_of(kwargs["messages"]))
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        result = await self.async_client.chat.complete_async(**chat_kwargs(request, model))
-        return response_from_sdk(result, model)
+        kwargs = chat_kwargs(request, model)
+        result = await self.async_client.chat.complete_async(**kwargs)
+        return response_from_sdk(result, model, prefill_of(kwargs["messages"]))
 
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
         kwargs = chat_kwargs(request, model)
+        translator = StreamTranslator(model, prefill_of(kwargs["messages"]))
         events = self.client.chat.stream(**kwargs)
         try:
-            translator = StreamTranslator(model)
             for event in events:
                 chunk = translator.feed(event.data)
                 if chunk is not None:
                     yield chunk
+            last = translator.end()
+            if last is not None:
+                yield last
         finally:
             events.close()
 
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
         kwargs = chat_kwargs(request, model)
+        translator = StreamTranslator(model, prefill_of(kwargs["messages"]))
         events = await self.async_client.chat.stream_async(**kwargs)
         try:
-            translator = StreamTranslator(model)
             async for event in events:
                 chunk = translator.feed(event.data)
                 if chunk is not None:
                     yield chunk
+            last = translator.end()
+            if last is not None:
+                yield last
         finally:
             await events.close()
 
