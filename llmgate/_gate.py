@@ -27,7 +27,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from typing_extensions import override
 
-from . import _structured
+from . import _fallback, _structured
+from ._fallback import CallTrail
 from ._registry import ProviderSpec, Registry, default_registry
 from ._retry import RetryPolicy
 from ._streaming import AsyncStream, Stream
@@ -41,6 +42,7 @@ from .exceptions import (
 from .middleware.base import (
     BaseMiddleware,
     CallContext,
+    CallKind,
     arun_chain,
     arun_stream_chain,
     check_supported,
@@ -239,21 +241,24 @@ class LLMGate:
     def _policy(
         self, request: CompletionRequest | EmbeddingRequest, chain: Sequence[BaseMiddleware]
     ) -> RetryPolicy:
-        policy = self.retry_policy
+        """The call's one retry policy: call > last RetryMiddleware > gate (see _retry)."""
+        policy = self.retry_policy.with_max_retries(self.max_retries)
         for item in chain:
             configured = getattr(item, "retry_policy", None)
             if isinstance(configured, RetryPolicy):
                 policy = configured
-        if self.max_retries is not None:
-            policy = policy.with_max_retries(self.max_retries)
         return policy.with_max_retries(request.max_retries)
 
     def _chain(self, extra: Sequence[BaseMiddleware] | None) -> list[BaseMiddleware]:
         return [*self.middleware, *(extra or [])]
 
-    def models_for(self, request: CompletionRequest) -> list[str]:
+    def models_for(
+        self, request: CompletionRequest, chain: Sequence[BaseMiddleware] = ()
+    ) -> list[str]:
+        """The models to try in order: the call's, then FallbackMiddleware's, then the gate's."""
         models = list(request.model) if isinstance(request.model, list) else [request.model]
-        for extra in self.fallback_chain:
+        extras = [m for item in chain for m in getattr(item, "fallback_models", ())]
+        for extra in [*extras, *self.fallback_chain]:
             if extra not in models:
                 models.append(extra)
         if not models:
@@ -271,6 +276,7 @@ class LLMGate:
         **kwargs: Any,
     ) -> Any:
         """A completion; with ``stream=True`` a :class:`Stream` of chunks."""
+        middleware = _with_fallback_on(middleware, kwargs.pop("fallback_on", None))
         request = self.build_request(model, messages, stream=stream, **kwargs)
         return self.run(request, middleware)
 
@@ -279,24 +285,28 @@ class LLMGate:
     ) -> Any:
         """Execute a built request (the path batch and the module functions share)."""
         chain = self._chain(middleware)
-        models = self.models_for(request)
+        models = self.models_for(request, chain)
+        trail = CallTrail()
         if len(models) > 1:
-            from . import _fallback
-
             if request.stream:
-                return Stream(_fallback.stream(self, request, models, chain))
-            return _fallback.complete(self, request, models, chain)
+                chunks = _fallback.stream(self, request, models, chain, trail)
+                return _stream_for(Stream(_parsing(chunks, request)), trail)
+            return _fallback.complete(self, request, models, chain, trail)
         one = request.model_copy(update={"model": models[0]})
         if request.stream:
-            return Stream(self.stream_one(one, chain))
-        return self.complete_one(one, chain)
+            return _stream_for(Stream(_parsing(self.stream_one(one, chain, trail), request)), trail)
+        return trail.finish(self.complete_one(one, chain, trail))
 
     def complete_one(
-        self, request: CompletionRequest, chain: Sequence[BaseMiddleware]
+        self,
+        request: CompletionRequest,
+        chain: Sequence[BaseMiddleware],
+        trail: CallTrail | None = None,
     ) -> CompletionResponse:
+        """One model, through the middleware chain and the retry loop."""
         provider, model = self._prepare(request)
         check_supported(chain, "completion", False)
-        ctx = CallContext(request, "completion", False, provider.name, model)
+        ctx = _context(request, "completion", False, provider.name, model, trail)
         policy = self._policy(request, chain)
 
         def call(ctx: CallContext) -> CompletionResponse:
@@ -311,21 +321,22 @@ class LLMGate:
         return result
 
     def stream_one(
-        self, request: CompletionRequest, chain: Sequence[BaseMiddleware]
+        self,
+        request: CompletionRequest,
+        chain: Sequence[BaseMiddleware],
+        trail: CallTrail | None = None,
     ) -> Iterator[StreamChunk]:
+        """One model's stream through the chain; structured parsing is left to the caller."""
         provider, model = self._prepare(request)
         check_supported(chain, "stream", False)
-        ctx = CallContext(request, "stream", False, provider.name, model)
+        ctx = _context(request, "stream", False, provider.name, model, trail)
         policy = self._policy(request, chain)
 
         def call(ctx: CallContext) -> Iterator[StreamChunk]:
             assert isinstance(ctx.request, CompletionRequest)
             return _stream_attempts(provider, ctx.request, model, ctx, policy)
 
-        chunks = run_stream_chain(chain, ctx, call)
-        if request.response_format is not None:
-            chunks = _structured_stream(chunks, request.response_format)
-        return chunks
+        return run_stream_chain(chain, ctx, call)
 
     async def acompletion(
         self,
@@ -337,6 +348,7 @@ class LLMGate:
         **kwargs: Any,
     ) -> Any:
         """The async completion; with ``stream=True`` an :class:`AsyncStream`."""
+        middleware = _with_fallback_on(middleware, kwargs.pop("fallback_on", None))
         request = self.build_request(model, messages, stream=stream, **kwargs)
         return await self.arun(request, middleware)
 
@@ -344,24 +356,28 @@ class LLMGate:
         self, request: CompletionRequest, middleware: Sequence[BaseMiddleware] | None = None
     ) -> Any:
         chain = self._chain(middleware)
-        models = self.models_for(request)
+        models = self.models_for(request, chain)
+        trail = CallTrail()
         if len(models) > 1:
-            from . import _fallback
-
             if request.stream:
-                return await AsyncStream(_fallback.astream(self, request, models, chain))._prime()
-            return await _fallback.acomplete(self, request, models, chain)
+                chunks = _fallback.astream(self, request, models, chain, trail)
+                return _stream_for(await AsyncStream(_aparsing(chunks, request))._prime(), trail)
+            return await _fallback.acomplete(self, request, models, chain, trail)
         one = request.model_copy(update={"model": models[0]})
         if request.stream:
-            return await AsyncStream(self.astream_one(one, chain))._prime()
-        return await self.acomplete_one(one, chain)
+            chunks = _aparsing(self.astream_one(one, chain, trail), request)
+            return _stream_for(await AsyncStream(chunks)._prime(), trail)
+        return trail.finish(await self.acomplete_one(one, chain, trail))
 
     async def acomplete_one(
-        self, request: CompletionRequest, chain: Sequence[BaseMiddleware]
+        self,
+        request: CompletionRequest,
+        chain: Sequence[BaseMiddleware],
+        trail: CallTrail | None = None,
     ) -> CompletionResponse:
         provider, model = self._prepare(request)
         check_supported(chain, "completion", True)
-        ctx = CallContext(request, "completion", True, provider.name, model)
+        ctx = _context(request, "completion", True, provider.name, model, trail)
         policy = self._policy(request, chain)
 
         async def call(ctx: CallContext) -> CompletionResponse:
@@ -376,21 +392,21 @@ class LLMGate:
         return result
 
     def astream_one(
-        self, request: CompletionRequest, chain: Sequence[BaseMiddleware]
+        self,
+        request: CompletionRequest,
+        chain: Sequence[BaseMiddleware],
+        trail: CallTrail | None = None,
     ) -> AsyncIterator[StreamChunk]:
         provider, model = self._prepare(request)
         check_supported(chain, "stream", True)
-        ctx = CallContext(request, "stream", True, provider.name, model)
+        ctx = _context(request, "stream", True, provider.name, model, trail)
         policy = self._policy(request, chain)
 
         def call(ctx: CallContext) -> AsyncIterator[StreamChunk]:
             assert isinstance(ctx.request, CompletionRequest)
             return _astream_attempts(provider, ctx.request, model, ctx, policy)
 
-        chunks = arun_stream_chain(chain, ctx, call)
-        if request.response_format is not None:
-            chunks = _astructured_stream(chunks, request.response_format)
-        return chunks
+        return arun_stream_chain(chain, ctx, call)
 
     def stream(
         self, model: str | Sequence[str] | None = None, messages: Any = None, **kwargs: Any
@@ -681,6 +697,57 @@ async def _aclose(iterator: Any) -> None:
     closer = getattr(iterator, "aclose", None)
     if closer is not None:
         await closer()
+
+
+def _context(
+    request: CompletionRequest,
+    kind: CallKind,
+    is_async: bool,
+    provider: str,
+    model: str,
+    trail: CallTrail | None,
+) -> CallContext:
+    if trail is None:
+        return CallContext(request, kind, is_async, provider, model)
+    ctx = CallContext(
+        request, kind, is_async, provider, model, fallback_attempts=trail.failed_models
+    )
+    trail.contexts.append(ctx)
+    return ctx
+
+
+def _with_fallback_on(
+    middleware: Sequence[BaseMiddleware] | None, fallback_on: Any
+) -> Sequence[BaseMiddleware] | None:
+    """A per-call ``fallback_on=`` is a FallbackMiddleware without extra models."""
+    if fallback_on is None:
+        return middleware
+    from .middleware.fallback import FallbackMiddleware
+
+    return [*(middleware or []), FallbackMiddleware(fallback_on=fallback_on)]
+
+
+_S = TypeVar("_S", Stream, AsyncStream)
+
+
+def _stream_for(stream: _S, trail: CallTrail) -> _S:
+    """The attempts of every model go on the stream's final response."""
+    stream.response_hook = trail.finish_stream
+    return stream
+
+
+def _parsing(chunks: Iterator[StreamChunk], request: CompletionRequest) -> Iterator[StreamChunk]:
+    if request.response_format is None:
+        return chunks
+    return _structured_stream(chunks, request.response_format)
+
+
+def _aparsing(
+    chunks: AsyncIterator[StreamChunk], request: CompletionRequest
+) -> AsyncIterator[StreamChunk]:
+    if request.response_format is None:
+        return chunks
+    return _astructured_stream(chunks, request.response_format)
 
 
 def _structured_stream(

@@ -24,6 +24,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from typing_extensions import override
+
 from ..exceptions import ConfigError
 from ..types import (
     CompletionRequest,
@@ -112,11 +114,12 @@ class BaseMiddleware:
         from .._streaming import ChunkAccumulator
 
         self.before_call(ctx)
-        accumulator = ChunkAccumulator()
+        accumulator = ChunkAccumulator() if self._wants_result(False) else None
         chunks = call_next(ctx)
         try:
             for chunk in chunks:
-                accumulator.add(chunk)
+                if accumulator is not None:
+                    accumulator.add(chunk)
                 yield chunk
         except GeneratorExit:
             raise
@@ -125,7 +128,8 @@ class BaseMiddleware:
             raise
         finally:
             _close(chunks)
-        self.after_call(ctx, accumulator.response())
+        if accumulator is not None:
+            self.after_call(ctx, accumulator.response())
 
     async def awrap_stream(
         self, ctx: CallContext, call_next: AsyncStreamNext
@@ -133,11 +137,12 @@ class BaseMiddleware:
         from .._streaming import ChunkAccumulator
 
         await self.abefore_call(ctx)
-        accumulator = ChunkAccumulator()
+        accumulator = ChunkAccumulator() if self._wants_result(True) else None
         chunks = call_next(ctx)
         try:
             async for chunk in chunks:
-                accumulator.add(chunk)
+                if accumulator is not None:
+                    accumulator.add(chunk)
                 yield chunk
         except GeneratorExit:
             raise
@@ -146,7 +151,41 @@ class BaseMiddleware:
             raise
         finally:
             await _aclose(chunks)
-        await self.aafter_call(ctx, accumulator.response())
+        if accumulator is not None:
+            await self.aafter_call(ctx, accumulator.response())
+
+    def _wants_result(self, is_async: bool) -> bool:
+        """Whether a stream must be added up for ``after_call`` (skipped when it is a no-op)."""
+        cls = type(self)
+        if cls.after_call is not BaseMiddleware.after_call:
+            return True
+        return is_async and cls.aafter_call is not BaseMiddleware.aafter_call
+
+
+class SettingsMiddleware(BaseMiddleware):
+    """A middleware that only configures the gate: its retry policy or its fallback models.
+
+    The gate reads the settings when a call starts; the call itself passes straight
+    through, so such a middleware costs nothing per call or per chunk.
+    """
+
+    @override
+    def wrap_call(self, ctx: CallContext, call_next: CallNext) -> Any:
+        return call_next(ctx)
+
+    @override
+    async def awrap_call(self, ctx: CallContext, call_next: AsyncCallNext) -> Any:
+        return await call_next(ctx)
+
+    @override
+    def wrap_stream(self, ctx: CallContext, call_next: StreamNext) -> Iterator[StreamChunk]:
+        return call_next(ctx)
+
+    @override
+    def awrap_stream(
+        self, ctx: CallContext, call_next: AsyncStreamNext
+    ) -> AsyncIterator[StreamChunk]:
+        return call_next(ctx)
 
 
 def _close(iterator: Any) -> None:
