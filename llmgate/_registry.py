@@ -170,6 +170,8 @@ BUILTIN_SPECS: tuple[ProviderSpec, ...] = (
         base_url_env=("ANTHROPIC_BASE_URL",),
         prefixes=("claude-",),
         capabilities=Capabilities(prefill=True, reasoning=True),
+        # Opus 4.6 answers a trailing assistant turn with 400 "prefill not supported".
+        model_capabilities=(("claude-opus-4-6*", {"prefill": False}),),
         description="Anthropic Messages",
     ),
     ProviderSpec(
