@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import struct
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests.conformance.target import Target, WireView
@@ -53,6 +54,19 @@ _ERROR_TYPES = {
     504: "gateway_timeout",
     529: "overloaded",
 }
+
+
+@dataclass
+class RawChat:
+    """A chat answer given as wire JSON, for shapes the neutral Reply cannot express.
+
+    ``body`` is a whole JSON response; ``events`` are the SSE payloads of a stream (dicts
+    are JSON-encoded, bytes are sent as they are); ``[DONE]`` is appended to a stream.
+    """
+
+    body: dict[str, Any] | None = None
+    events: list[Any] = field(default_factory=list)
+    status: int = 200
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -103,6 +117,8 @@ class MistralFake(FakeVendor):
             return self.fault_response(script)
         body = request.json or {}
         if request.path == "/v1/chat/completions":
+            if isinstance(script, RawChat):
+                return self.raw_response(script)
             if not isinstance(script, Reply):
                 script = Reply(text="Hello from the fake.")
             if body.get("stream"):
@@ -132,6 +148,17 @@ class MistralFake(FakeVendor):
             headers.setdefault(REQUEST_ID_HEADER, fault.request_id)
         return Response(
             status=fault.status, headers=headers, body=raw, close_connection=fault.close_connection
+        )
+
+    @staticmethod
+    def raw_response(script: RawChat) -> Response:
+        if script.body is not None:
+            return json_response(script.body, status=script.status)
+        pieces = [e if isinstance(e, bytes) else sse_event(e) for e in script.events]
+        return Response(
+            status=script.status,
+            headers={"content-type": "text/event-stream"},
+            stream=[*pieces, sse_event("[DONE]")],
         )
 
     # chat --------------------------------------------------------------------------
