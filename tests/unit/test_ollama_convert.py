@@ -22,6 +22,7 @@ from llmgate.providers.ollama._convert import (
     normalise_tool_choice,
     parse_truncate,
     response_from_chat,
+    schema_losses,
     think_setting,
     tool_call_id,
     tools_to_ollama,
@@ -181,6 +182,38 @@ def test_auto_and_parallel_true_are_silent() -> None:
         tools_to_ollama(
             request(tools=[WEATHER], tool_choice="auto", parallel_tool_calls=True), strict=True
         )
+
+
+class Address(BaseModel):
+    city: str
+
+
+class Order(BaseModel):
+    address: Address
+    note: str | None = None
+    quantity: int = 1
+
+
+def test_schema_losses_name_what_the_sdk_drops() -> None:
+    assert schema_losses(WEATHER["function"]["parameters"]) == []
+    assert schema_losses(Order.model_json_schema()) == [
+        "address.$ref",
+        "note.anyOf",
+        "note.default",
+        "quantity.default",
+    ]
+    assert schema_losses({"type": "object", "additionalProperties": False}) == [
+        "additionalProperties"
+    ]
+
+
+def test_lossy_tool_schema_warns_or_raises() -> None:
+    tool = {"name": "order", "parameters": Order.model_json_schema()}
+    with pytest.warns(UserWarning, match=r"tool 'order': address\.\$ref"):
+        tools = tools_to_ollama(request(tools=[tool]), strict=False)
+    assert tools is not None and tools[0]["function"]["parameters"] == Order.model_json_schema()
+    with pytest.raises(InvalidRequestError, match=r"note\.anyOf"):
+        tools_to_ollama(request(tools=[tool]), strict=True)
 
 
 def test_named_tool_choice_must_name_an_offered_tool() -> None:

@@ -60,6 +60,8 @@ _EFFORT_TO_THINK: dict[str, bool | str] = {
     "xhigh": "high",
     "max": "high",
 }
+_KEPT_AT_TOP = frozenset({"type", "$defs", "items", "required", "properties", "title"})
+_KEPT_IN_PROPERTY = frozenset({"type", "items", "description", "enum", "title"})
 _TRUNCATE_VALUES = {"true": True, "end": True, "false": False, "none": False}
 
 
@@ -71,7 +73,7 @@ def drop_parameter(name: str, reason: str, *, strict: bool) -> None:
     message = f"ollama does not support {name}: {reason}"
     if strict:
         raise InvalidRequestError(message)
-    warnings.warn(f"{message}; it was dropped", UserWarning, stacklevel=4)
+    warnings.warn(f"{message} (dropped)", UserWarning, stacklevel=4)
 
 
 def normalise_tool_choice(choice: str | Mapping[str, Any] | None) -> str | tuple[str, str] | None:
@@ -126,12 +128,34 @@ def tools_to_ollama(request: CompletionRequest, *, strict: bool) -> list[dict[st
         )
     tools = []
     for tool in request.tools:
+        lost = schema_losses(tool.function.parameters)
+        if lost:
+            drop_parameter(
+                f"these schema keywords of tool {tool.name!r}: {', '.join(lost)}",
+                "the ollama SDK sends only type/description/enum/items of each parameter",
+                strict=strict,
+            )
         function: dict[str, Any] = {"name": tool.function.name}
         if tool.function.description:
             function["description"] = tool.function.description
         function["parameters"] = tool.function.parameters
         tools.append({"type": "function", "function": function})
     return tools
+
+
+def schema_losses(parameters: Mapping[str, Any]) -> list[str]:
+    """The parts of a tool's parameter schema the SDK's ``ollama.Tool`` model drops.
+
+    It keeps ``type``, ``required``, ``items``, ``$defs`` and ``properties`` at the top, and
+    ``type``, ``items``, ``description`` and ``enum`` of each property (titles are cosmetic).
+    """
+    lost = [key for key in parameters if key not in _KEPT_AT_TOP]
+    properties = parameters.get("properties")
+    if isinstance(properties, Mapping):
+        for name, schema in properties.items():
+            if isinstance(schema, Mapping):
+                lost.extend(f"{name}.{key}" for key in schema if key not in _KEPT_IN_PROPERTY)
+    return lost
 
 
 def image_urls(request: CompletionRequest) -> list[str]:
