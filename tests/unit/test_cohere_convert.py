@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from llmgate.exceptions import InvalidRequestError, RateLimitError, ServerError
+from llmgate.exceptions import (
+    InvalidRequestError,
+    ProviderConnectionError,
+    RateLimitError,
+    ServerError,
+)
 from llmgate.providers.cohere._convert import (
+    StreamTranslator,
     chat_kwargs,
     embed_input_type,
     embed_kwargs,
     finish_reason,
+    iter_sse,
     parse_tool_choice,
     response_format_param,
     stream_error_from,
@@ -347,3 +355,84 @@ def test_stream_error_frames(frame: dict[str, Any], error_class: type, status: i
     assert error.status_code == status
     assert error.provider == "cohere" and error.model == "command-a"
     assert error.retryable
+
+
+# --------------------------------------------------------------------------- streams
+
+
+def test_server_sent_events_are_decoded() -> None:
+    lines = [
+        ": comment",
+        "event: content-delta",
+        'data: {"a":',
+        "data:1}",
+        "",
+        "",
+        "data: [DONE]",
+        "",
+        "event: message-end",
+        'data: {"b": 2}',
+    ]
+    assert list(iter_sse(lines)) == [
+        ("content-delta", '{"a":\n1}'),
+        ("", "[DONE]"),
+        ("message-end", '{"b": 2}'),
+    ]
+
+
+def feed_all(translator: StreamTranslator, frames: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    chunks = [translator.feed(event, json.dumps(data)) for event, data in frames]
+    return [chunk for chunk in chunks if chunk is not None]
+
+
+def test_tool_call_indexes_are_renumbered_from_zero() -> None:
+    def start(index: int, name: str) -> tuple[str, dict[str, Any]]:
+        call = {"id": f"id-{name}", "type": "function", "function": {"name": name}}
+        return (
+            "tool-call-start",
+            {"type": "tool-call-start", "index": index, "delta": {"message": {"tool_calls": call}}},
+        )
+
+    def piece(index: int, text: str) -> tuple[str, dict[str, Any]]:
+        message = {"tool_calls": {"function": {"arguments": text}}}
+        return (
+            "tool-call-delta",
+            {"type": "tool-call-delta", "index": index, "delta": {"message": message}},
+        )
+
+    translator = StreamTranslator("m")
+    chunks = feed_all(translator, [start(3, "a"), piece(3, "{}"), start(5, "b"), piece(5, "{")])
+    deltas = [d for c in chunks for d in c.tool_call_deltas]
+    assert [(d.index, d.id, d.name, d.arguments_delta) for d in deltas] == [
+        (0, "id-a", "a", ""),
+        (0, None, None, "{}"),
+        (1, "id-b", "b", ""),
+        (1, None, None, "{"),
+    ]
+
+
+def test_stream_end_without_message_end_raises() -> None:
+    translator = StreamTranslator("m")
+    assert translator.feed("", "[DONE]") is None
+    with pytest.raises(ProviderConnectionError):
+        translator.end()
+
+
+@pytest.mark.parametrize(
+    ("event", "data"),
+    [
+        ("error", {"message": "x"}),
+        ("", {"message": "x", "status": 500}),
+        ("message-start", {"type": "message-start", "error": "x"}),
+        ("whatever", {"type": "error", "message": "x"}),
+    ],
+)
+def test_error_frames_are_recognised(event: str, data: dict[str, Any]) -> None:
+    with pytest.raises(ServerError):
+        StreamTranslator("m").feed(event, json.dumps(data))
+
+
+def test_event_name_stands_in_for_a_missing_type() -> None:
+    frame = {"index": 0, "delta": {"message": {"content": {"text": "hi"}}}}
+    chunk = StreamTranslator("m").feed("content-delta", json.dumps(frame))
+    assert chunk is not None and chunk.delta == "hi"

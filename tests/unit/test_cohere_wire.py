@@ -139,12 +139,39 @@ def test_error_frame_before_any_text_is_retried(fake: CohereFake) -> None:
     assert len(fake.requests) == 2
 
 
+def test_typed_error_frame_is_not_lost(gate: LLMGate, fake: CohereFake) -> None:
+    """The SDK's own parser would skip this frame (unknown type) and report success."""
+    typed_error = frame("error", {"type": "error", "message": "overloaded", "code": "529"})
+    fake.push(RawStream([START, TEXT_START, HELLO, typed_error, END]))
+    with pytest.raises(ServerError, match="overloaded") as info:
+        list(gate.completion(MODEL, USER, stream=True))
+    assert info.value.status_code == 529
+
+
 def test_stream_without_message_end_is_a_connection_error(gate: LLMGate, fake: CohereFake) -> None:
-    """A frame with an unknown ``type`` is dropped by the SDK; the cut stream still fails."""
-    unknown = frame("error", {"type": "error", "message": "dropped by the SDK"})
-    fake.push(RawStream([START, TEXT_START, HELLO, unknown]))
+    fake.push(RawStream([START, TEXT_START, HELLO]))
     with pytest.raises(ProviderConnectionError, match="message-end"):
         list(gate.completion(MODEL, USER, stream=True))
+
+
+def test_malformed_frame_is_an_api_error(gate: LLMGate, fake: CohereFake) -> None:
+    broken = b'event: content-delta\ndata: {"type": "content-delta", "delta": {\n\n'
+    fake.push(RawStream([START, TEXT_START, HELLO, broken, END]))
+    with pytest.raises(ProviderAPIError, match="not JSON"):
+        list(gate.completion(MODEL, USER, stream=True))
+
+
+def test_non_event_stream_answer_is_an_api_error(gate: LLMGate, fake: CohereFake) -> None:
+    fake.push(RawJSON({"message": "not a stream"}))
+    with pytest.raises(ProviderAPIError, match="application/json"):
+        list(gate.completion(MODEL, USER, stream=True))
+
+
+def test_unknown_event_types_and_comments_are_ignored(gate: LLMGate, fake: CohereFake) -> None:
+    future = typed("future-event", delta={"message": {"x": 1}})
+    fake.push(RawStream([START, b": keep-alive\n\n", future, TEXT_START, HELLO, END]))
+    final = accumulate(gate.completion(MODEL, USER, stream=True))
+    assert (final.text, final.finish_reason, final.id) == ("Hello", "stop", "m-1")
 
 
 async def test_async_stream_error_frame(gate: LLMGate, fake: CohereFake) -> None:

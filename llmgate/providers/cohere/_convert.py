@@ -2,9 +2,10 @@
 
 Pure functions, no SDK import: a :class:`CompletionRequest` becomes the keyword arguments
 of ``ClientV2.chat`` / ``chat_stream``, an :class:`EmbeddingRequest` those of
-``ClientV2.embed``, and the SDK's results (read by attribute) become llmgate types.
-Streaming and non-streaming share the helpers that map finish reasons, usage, tool calls
-and ``provider_details``, so the two cannot drift.
+``ClientV2.embed``; the wire JSON of a chat reply, the server-sent events of a chat stream
+and the SDK's embed result become llmgate types. Streaming and non-streaming share the
+helpers that map finish reasons, usage, tool calls and ``provider_details``, so the two
+cannot drift.
 
 Vendor facts encoded here:
 
@@ -13,24 +14,39 @@ Vendor facts encoded here:
 - ``tool_plan`` (the plan the model writes before calling tools) and citations ride on
   ``message.provider_details["cohere"]`` and are sent back with the assistant turn;
   thinking goes to ``reasoning`` and back as a ``thinking`` content item.
-- The SDK's stream parser turns an event it does not know into *some other* event: a frame
-  without ``type`` (an error frame) becomes a ``message-start`` carrying the unknown keys,
-  and a frame with an unknown ``type`` or broken JSON is skipped with a log warning.
-  :class:`StreamTranslator` raises the mapped error for the first, and treats a stream that
-  ends without ``message-end`` as cut short.
+- The SDK's own stream parser turns an event it does not know into *some other* event (a
+  frame without ``type``, as an error frame is, becomes a ``message-start``; one with an
+  unknown ``type`` or broken JSON is skipped with a log warning), and it spends most of a
+  stream's CPU validating every event against all twelve event models. So streams are read
+  from the wire (:class:`SSEDecoder`), and :class:`StreamTranslator` raises the mapped error
+  for every error-frame shape, and for a stream that ends without ``message-end``.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import struct
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any
 
 from ... import _structured
 from ..._errors import make_provider_error
-from ...exceptions import InvalidRequestError, ProviderConnectionError, ProviderError, ServerError
+from ...exceptions import (
+    InvalidRequestError,
+    ProviderAPIError,
+    ProviderConnectionError,
+    ProviderError,
+    ServerError,
+)
 from ...types import (
     Choice,
     CompletionRequest,
@@ -327,30 +343,29 @@ def finish_reason(raw: Any) -> str | None:
 
 
 def _count(value: Any) -> int | None:
-    return None if value is None else int(value)
+    return None if value is None else round(value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def usage_from(usage: Any) -> TokenUsage:
-    """Token counts from ``usage.tokens`` (billed units when tokens are missing)."""
-    if usage is None:
-        return TokenUsage()
-    tokens = usage.tokens
-    billed = usage.billed_units
-    prompt = _count(tokens.input_tokens) if tokens is not None else None
-    completion = _count(tokens.output_tokens) if tokens is not None else None
-    if prompt is None and billed is not None:
-        prompt = _count(billed.input_tokens)
-    if completion is None and billed is not None:
-        completion = _count(billed.output_tokens)
+    """Token counts from the wire ``usage`` (``billed_units`` stand in for missing ``tokens``)."""
+    usage = _mapping(usage)
+    tokens = _mapping(usage.get("tokens"))
+    billed = _mapping(usage.get("billed_units"))
+    prompt = _count(tokens.get("input_tokens"))
+    completion = _count(tokens.get("output_tokens"))
+    if prompt is None:
+        prompt = _count(billed.get("input_tokens"))
+    if completion is None:
+        completion = _count(billed.get("output_tokens"))
     return TokenUsage(
         prompt_tokens=prompt or 0,
         completion_tokens=completion or 0,
-        cached_prompt_tokens=_count(usage.cached_tokens),
+        cached_prompt_tokens=_count(usage.get("cached_tokens")),
     )
-
-
-def _dump(model: Any) -> Any:
-    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def native_details(
@@ -361,53 +376,54 @@ def native_details(
     if tool_plan:
         details["tool_plan"] = tool_plan
     if citations:
-        details["citations"] = [_dump(citation) for citation in citations]
+        details["citations"] = list(citations)
     if error:
         details["error"] = error
     return {PROVIDER: details} if details else None
 
 
-def tool_call_from(call: Any) -> ToolCall:
-    function = call.function
+def tool_call_from(call: Mapping[str, Any]) -> ToolCall:
+    function = _mapping(call.get("function"))
     return ToolCall.model_validate(
         {
-            "id": call.id,
-            "name": (function.name if function is not None else None) or "",
-            "arguments": (function.arguments if function is not None else None) or "",
+            "id": call.get("id") or "",
+            "name": function.get("name") or "",
+            "arguments": function.get("arguments") or "",
         }
     )
 
 
-def response_from_chat(result: Any, model: str) -> CompletionResponse:
-    """A ``V2ChatResponse`` as a CompletionResponse."""
-    reply = result.message
+def response_from_wire(payload: Mapping[str, Any], model: str) -> CompletionResponse:
+    """The JSON of a ``/v2/chat`` reply as a CompletionResponse."""
+    reply = _mapping(payload.get("message"))
     texts: list[str] = []
     thinking: list[str] = []
-    for item in reply.content or []:
-        if item.type == "text":
-            texts.append(item.text)
-        elif item.type == "thinking":
-            thinking.append(item.thinking)
+    for item in reply.get("content") or []:
+        kind = item.get("type")
+        if kind == "text":
+            texts.append(item.get("text") or "")
+        elif kind == "thinking":
+            thinking.append(item.get("thinking") or "")
     text = "".join(texts)
-    calls = [tool_call_from(call) for call in reply.tool_calls or []] or None
+    calls = [tool_call_from(call) for call in reply.get("tool_calls") or []] or None
     message = Message(
         role="assistant",
         content=text if (text or not calls) else None,
         tool_calls=calls,
         reasoning="".join(thinking) or None,
-        provider_details=native_details(reply.tool_plan, reply.citations or []),
+        provider_details=native_details(reply.get("tool_plan"), reply.get("citations") or []),
     )
-    response = CompletionResponse(
-        id=result.id or "",
+    return CompletionResponse(
+        id=payload.get("id") or "",
         model=model,
         provider=PROVIDER,
         choices=[
-            Choice(index=0, message=message, finish_reason=finish_reason(result.finish_reason))
+            Choice(
+                index=0, message=message, finish_reason=finish_reason(payload.get("finish_reason"))
+            )
         ],
-        usage=usage_from(result.usage),
+        usage=usage_from(payload.get("usage")),
     )
-    response.set_raw(result)
-    return response
 
 
 def _int_status(value: Any) -> int | None:
@@ -430,23 +446,23 @@ _STATUS_WORDS = (
 )
 
 
-def stream_error_from(extra: Mapping[str, Any], model: str) -> ProviderError:
+def stream_error_from(frame: Mapping[str, Any], model: str) -> ProviderError:
     """The error an in-stream error frame reports, mapped like an HTTP error of that status."""
-    error = extra.get("error")
-    nested: Mapping[str, Any] = error if isinstance(error, Mapping) else {}
+    error = frame.get("error")
+    nested = _mapping(error)
     message = (
         nested.get("message")
         or (error if isinstance(error, str) else None)
-        or extra.get("message")
+        or frame.get("message")
         or "Cohere reported an error inside the stream"
     )
     status = None
-    for source in (nested, extra):
+    for source in (nested, frame):
         for key in ("status", "status_code", "http_status", "code"):
             status = status or _int_status(source.get(key))
     if status is None:
         kind = " ".join(
-            str(source.get(key, "")) for source in (nested, extra) for key in ("type", "code")
+            str(source.get(key, "")) for source in (nested, frame) for key in ("type", "code")
         )
         status = next((code for word, code in _STATUS_WORDS if word in kind.lower()), None)
     return make_provider_error(
@@ -454,26 +470,87 @@ def stream_error_from(extra: Mapping[str, Any], model: str) -> ProviderError:
         status=status,
         provider=PROVIDER,
         model=model,
-        body=dict(extra),
+        body=dict(frame),
         cls=None if status is not None else ServerError,
     )
 
 
-_ERROR_FRAME_KEYS = frozenset({"error", "status", "status_code", "message", "code"})
+_EVENT_TYPES = frozenset(
+    {
+        "message-start",
+        "content-start",
+        "content-delta",
+        "content-end",
+        "tool-plan-delta",
+        "tool-call-start",
+        "tool-call-delta",
+        "tool-call-end",
+        "citation-start",
+        "citation-end",
+        "message-end",
+        "debug",
+    }
+)
 
 
-def _error_frame(event: Any) -> Mapping[str, Any] | None:
-    """The unknown keys of an event the SDK mis-parsed from an error frame, else None."""
-    extra: Mapping[str, Any] = getattr(event, "model_extra", None) or {}
-    if "error" in extra:
-        return extra
-    if event.type == "message-start" and _ERROR_FRAME_KEYS.intersection(extra):
-        return extra
-    return None
+def _is_error_frame(event: str, payload: Mapping[str, Any]) -> bool:
+    kind = payload.get("type")
+    if event == "error" or kind == "error" or "error" in payload:
+        return True
+    return kind is None and event not in _EVENT_TYPES
+
+
+class SSEDecoder:
+    """Server-sent events from text lines: ``(event name, data)`` per dispatched event."""
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+
+    def line(self, line: str) -> tuple[str, str] | None:
+        if not line:
+            return self.flush()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+    def flush(self) -> tuple[str, str] | None:
+        event, data = self._event, self._data
+        self._event, self._data = "", []
+        return (event, "\n".join(data)) if data else None
+
+
+def iter_sse(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    decoder = SSEDecoder()
+    for line in lines:
+        event = decoder.line(line)
+        if event is not None:
+            yield event
+    event = decoder.flush()
+    if event is not None:
+        yield event
+
+
+async def aiter_sse(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str, str]]:
+    decoder = SSEDecoder()
+    async for line in lines:
+        event = decoder.line(line)
+        if event is not None:
+            yield event
+    event = decoder.flush()
+    if event is not None:
+        yield event
 
 
 class StreamTranslator:
-    """Cohere v2 stream events → StreamChunks (one translator per stream).
+    """Cohere v2 stream events (event name and data text) → StreamChunks, one per stream.
 
     ``tool_plan`` and citations are collected and sent, whole, on the last chunk's
     ``provider_details``, which is where the non-streaming reply has them too.
@@ -490,70 +567,83 @@ class StreamTranslator:
     def _chunk(self, **fields: Any) -> StreamChunk:
         return StreamChunk(id=self.id, model=self.model, provider=PROVIDER, **fields)
 
-    def _tool_index(self, event_index: int | None) -> int:
-        key = event_index if event_index is not None else len(self._tool_indexes)
+    def _tool_index(self, event_index: Any) -> int:
+        key = event_index if isinstance(event_index, int) else len(self._tool_indexes)
         index = self._tool_indexes.get(key)
         if index is None:
             index = self._tool_indexes[key] = len(self._tool_indexes)
         return index
 
-    def feed(self, event: Any) -> StreamChunk | None:
+    def feed(self, event: str, data: str) -> StreamChunk | None:
         """The chunk for one event (None for events that carry nothing to show)."""
-        error_frame = _error_frame(event)
-        if error_frame is not None:
-            raise stream_error_from(error_frame, self.model)
-        kind = event.type
-        delta = getattr(event, "delta", None)
-        if kind == "message-start":
-            self.id = event.id or self.id
+        if not data or data == "[DONE]":
             return None
-        if kind in ("content-start", "content-delta"):
-            content = delta.message.content if delta and delta.message else None
-            if content is None or not (content.text or content.thinking):
-                return None
-            return self._chunk(delta=content.text or "", reasoning_delta=content.thinking or None)
-        if kind == "tool-plan-delta":
-            if delta and delta.message and delta.message.tool_plan:
-                self._tool_plan.append(delta.message.tool_plan)
-            return None
-        if kind == "tool-call-start":
-            call = delta.message.tool_calls if delta and delta.message else None
-            function = call.function if call is not None else None
-            return self._chunk(
-                tool_call_deltas=[
-                    ToolCallDelta(
-                        index=self._tool_index(event.index),
-                        id=call.id if call is not None else None,
-                        name=function.name if function is not None else None,
-                        arguments_delta=(function.arguments if function is not None else None)
-                        or "",
-                    )
-                ]
+        try:
+            payload = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise ProviderAPIError(
+                f"Cohere sent a stream frame that is not JSON ({exc}): {data[:200]!r}",
+                provider=PROVIDER,
+                model=self.model,
+            ) from exc
+        if not isinstance(payload, Mapping):
+            raise ProviderAPIError(
+                f"Cohere sent a stream frame that is not an object: {data[:200]!r}",
+                provider=PROVIDER,
+                model=self.model,
             )
+        if _is_error_frame(event, payload):
+            raise stream_error_from(payload, self.model)
+        return self.feed_event(payload.get("type") or event, payload)
+
+    def feed_event(self, kind: str, payload: Mapping[str, Any]) -> StreamChunk | None:
+        message = _mapping(_mapping(payload.get("delta")).get("message"))
+        if kind == "content-delta" or kind == "content-start":
+            content = _mapping(message.get("content"))
+            text = content.get("text") or ""
+            thinking = content.get("thinking") or None
+            if not (text or thinking):
+                return None
+            return self._chunk(delta=text, reasoning_delta=thinking)
+        if kind == "tool-call-start":
+            call = _mapping(message.get("tool_calls"))
+            function = _mapping(call.get("function"))
+            delta = ToolCallDelta(
+                index=self._tool_index(payload.get("index")),
+                id=call.get("id"),
+                name=function.get("name"),
+                arguments_delta=function.get("arguments") or "",
+            )
+            return self._chunk(tool_call_deltas=[delta])
         if kind == "tool-call-delta":
-            call = delta.message.tool_calls if delta and delta.message else None
-            piece = call.function.arguments if call is not None and call.function else None
+            function = _mapping(_mapping(message.get("tool_calls")).get("function"))
+            piece = function.get("arguments")
             if not piece:
                 return None
-            return self._chunk(
-                tool_call_deltas=[
-                    ToolCallDelta(index=self._tool_index(event.index), arguments_delta=piece)
-                ]
+            delta = ToolCallDelta(
+                index=self._tool_index(payload.get("index")), arguments_delta=piece
             )
+            return self._chunk(tool_call_deltas=[delta])
+        if kind == "tool-plan-delta":
+            if message.get("tool_plan"):
+                self._tool_plan.append(message["tool_plan"])
+            return None
         if kind == "citation-start":
-            if delta and delta.message and delta.message.citations is not None:
-                self._citations.append(delta.message.citations)
+            if message.get("citations"):
+                self._citations.append(message["citations"])
+            return None
+        if kind == "message-start":
+            self.id = payload.get("id") or self.id
             return None
         if kind == "message-end":
             self.finished = True
-            self.id = event.id or self.id
+            self.id = payload.get("id") or self.id
+            end = _mapping(payload.get("delta"))
             return self._chunk(
-                finish_reason=finish_reason(delta.finish_reason if delta else None) or "stop",
-                usage=usage_from(delta.usage if delta else None),
+                finish_reason=finish_reason(end.get("finish_reason")) or "stop",
+                usage=usage_from(end.get("usage")),
                 provider_details=native_details(
-                    "".join(self._tool_plan) or None,
-                    self._citations,
-                    delta.error if delta else None,
+                    "".join(self._tool_plan) or None, self._citations, end.get("error")
                 ),
             )
         return None
@@ -562,8 +652,7 @@ class StreamTranslator:
         """Call when the events run out: a stream without ``message-end`` was cut short."""
         if not self.finished:
             raise ProviderConnectionError(
-                "the Cohere stream ended before its message-end event (the connection was cut, "
-                "or the SDK skipped a frame it could not parse)",
+                "the Cohere stream ended before its message-end event",
                 provider=PROVIDER,
                 model=self.model,
             )
@@ -577,7 +666,7 @@ def _decode_base64_floats(encoded: str) -> list[float]:
 def embedding_response_from(
     result: Any, model: str, embedding_type: str, input_type: str
 ) -> EmbeddingResponse:
-    """An ``EmbedByTypeResponse`` as an EmbeddingResponse (every type decoded to floats)."""
+    """The SDK's ``EmbedByTypeResponse`` as an EmbeddingResponse (every type as floats)."""
     embeddings = result.embeddings
     vectors: list[list[float]]
     if embedding_type == "float":

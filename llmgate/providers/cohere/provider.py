@@ -2,17 +2,24 @@
 
 The SDK reads ``CO_API_URL`` when it is imported, so the base URL is always passed
 explicitly; its retries are switched off (``max_retries=0`` on the client and per call).
+Chat calls go through the SDK's public ``with_raw_response`` client: the SDK still builds,
+authenticates and sends the request and raises its errors, while llmgate reads the reply's
+JSON and the stream's events itself (see ``_convert``); ``response.raw`` is the SDK's own
+``V2ChatResponse``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, ClassVar
 
 import cohere
 import cohere.errors
+import httpx
 from cohere.core.api_error import ApiError
+from cohere.core.http_response import AsyncHttpResponse, HttpResponse
 from cohere.core.http_sse import SSEError
 from cohere.core.parse_error import ParsingError
 from typing_extensions import override
@@ -39,10 +46,12 @@ from ..base import Provider
 from ._convert import (
     PROVIDER,
     StreamTranslator,
+    aiter_sse,
     chat_kwargs,
     embed_kwargs,
     embedding_response_from,
-    response_from_chat,
+    iter_sse,
+    response_from_wire,
 )
 
 __all__ = ["CohereProvider", "map_cohere_error"]
@@ -162,22 +171,24 @@ class CohereProvider(Provider):
     @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         kwargs = chat_kwargs(request, model, strict=self._strict)
-        return response_from_chat(self.client.chat(**kwargs), model)
+        reply = self.client.with_raw_response.chat(**kwargs)
+        return _response(reply.response.json(), reply.data, model)
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         kwargs = chat_kwargs(request, model, strict=self._strict)
-        return response_from_chat(await self.async_client.chat(**kwargs), model)
+        reply = await self.async_client.with_raw_response.chat(**kwargs)
+        return _response(reply.response.json(), reply.data, model)
 
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
         kwargs = chat_kwargs(request, model, strict=self._strict)
-        return _chunks(self.client.chat_stream(**kwargs), model)
+        return _chunks(self.client.with_raw_response.chat_stream(**kwargs), model)
 
     @override
     def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
         kwargs = chat_kwargs(request, model, strict=self._strict)
-        return _achunks(self.async_client.chat_stream(**kwargs), model)
+        return _achunks(self.async_client.with_raw_response.chat_stream(**kwargs), model)
 
     # embeddings --------------------------------------------------------------------
     @override
@@ -206,29 +217,44 @@ def _embedding_response(result: Any, model: str, kwargs: Mapping[str, Any]) -> E
     )
 
 
-def _chunks(events: Iterator[Any], model: str) -> Iterator[StreamChunk]:
-    translator = StreamTranslator(model)
-    try:
-        for event in events:
-            chunk = translator.feed(event)
-            if chunk is not None:
-                yield chunk
-        translator.end()
-    finally:
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
+def _response(payload: Any, sdk_reply: Any, model: str) -> CompletionResponse:
+    response = response_from_wire(payload, model)
+    response.set_raw(sdk_reply)
+    return response
 
 
-async def _achunks(events: AsyncIterator[Any], model: str) -> AsyncIterator[StreamChunk]:
+def _event_stream(response: httpx.Response, model: str) -> None:
+    content_type = response.headers.get("content-type", "")
+    if "text/event-stream" not in content_type:
+        response.read()
+        raise ProviderAPIError(
+            f"Cohere answered a stream request with {content_type or 'no content type'}: "
+            f"{response.text[:200]!r}",
+            provider=PROVIDER,
+            model=model,
+            status_code=response.status_code,
+        )
+
+
+def _chunks(opened: AbstractContextManager[HttpResponse[Any]], model: str) -> Iterator[StreamChunk]:
     translator = StreamTranslator(model)
-    try:
-        async for event in events:
-            chunk = translator.feed(event)
+    with opened as reply:
+        _event_stream(reply.response, model)
+        for event, data in iter_sse(reply.response.iter_lines()):
+            chunk = translator.feed(event, data)
             if chunk is not None:
                 yield chunk
-        translator.end()
-    finally:
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    translator.end()
+
+
+async def _achunks(
+    opened: AbstractAsyncContextManager[AsyncHttpResponse[Any]], model: str
+) -> AsyncIterator[StreamChunk]:
+    translator = StreamTranslator(model)
+    async with opened as reply:
+        _event_stream(reply.response, model)
+        async for event, data in aiter_sse(reply.response.aiter_lines()):
+            chunk = translator.feed(event, data)
+            if chunk is not None:
+                yield chunk
+    translator.end()
