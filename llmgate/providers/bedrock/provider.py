@@ -253,11 +253,22 @@ class _StreamHandle:
             return not self.closed
 
     def close(self) -> None:
+        """Wake a worker blocked reading the stream; that worker then closes it."""
         with self._lock:
             self.closed = True
             events = self._events
-        if events is not None:
-            events.close()
+        if events is None:
+            return
+        # urllib3 >= 2.3 can shut a socket down from another thread; close() cannot wake a
+        # blocked read, so it is only the fallback.
+        shutdown = getattr(getattr(events, "_raw_stream", None), "shutdown", None)
+        if callable(shutdown):
+            try:
+                shutdown()
+                return
+            except (ValueError, RuntimeError, OSError):
+                pass
+        events.close()
 
 
 class BedrockProvider(Provider):
@@ -510,9 +521,9 @@ class BedrockProvider(Provider):
                 yield chunk
         finally:
             if working is not None and not working.cancel() and not working.done():
-                # Abandoned while a worker is reading: closing the socket wakes it up, and
-                # the generator then finishes (and closes) in that worker.
-                working.add_done_callback(_consume_result)
+                # Abandoned while a worker reads: wake the read, and let the worker close the
+                # generator as soon as its read returns.
+                working.add_done_callback(functools.partial(_close_after, chunks))
                 handle.close()
             else:
                 chunks.close()
@@ -584,6 +595,7 @@ def _next_or_done(chunks: Iterator[StreamChunk]) -> Any:
     return next(chunks, _DONE)
 
 
-def _consume_result(future: Future[Any]) -> None:
+def _close_after(chunks: Generator[StreamChunk, None, None], future: Future[Any]) -> None:
     if not future.cancelled():
-        future.exception()
+        future.exception()  # retrieved, so it is not reported as never retrieved
+    chunks.close()
