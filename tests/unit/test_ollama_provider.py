@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
@@ -239,6 +240,22 @@ async def test_async_stream_and_embed(gate: LLMGate, fake: FakeVendor) -> None:
     assert final.usage.total_tokens == 5
     response = await gate.aembed(EMBED_MODEL, ["x", "y"], dimensions=3)
     assert [len(v) for v in response.embeddings] == [3, 3]
+    await provider_of(gate).aclose()
+
+
+async def test_aclose_releases_async_connections(gate: LLMGate, fake: FakeVendor) -> None:
+    assert fake.server is not None
+    await gate.acompletion(MODEL, USER)
+    await gate.acompletion(MODEL, USER, timeout=3)
+    provider = provider_of(gate)
+    assert fake.server.open_connections == 2
+    await provider.aclose()
+    for _ in range(100):
+        if fake.server.open_connections == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert fake.server.open_connections == 0
+    assert provider.async_client_for(None) is not None  # a fresh one is made on demand
 
 
 # --------------------------------------------------------------------------- images
@@ -286,6 +303,7 @@ def test_image_url_downloaded_with_opt_in(fake: FakeVendor, image_host: FakeServ
 async def test_async_image_download(fake: FakeVendor, image_host: FakeServer) -> None:
     with make_gate(fake.base_url, allow_image_download=True) as gate:
         await gate.acompletion(MODEL, url_message(f"{image_host.url}/cat.png"))
+        await provider_of(gate).aclose()
     assert WIRE.image_bytes(fake.last) == [PNG]
 
 

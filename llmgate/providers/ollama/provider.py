@@ -224,6 +224,20 @@ class OllamaProvider(Provider):
                 client.close()  # type: ignore[no-untyped-call]
         super().close()
 
+    async def aclose(self) -> None:
+        """Close the running loop's async clients, then the sync ones.
+
+        ``close()`` cannot await, so it only forgets async clients; call this from inside
+        the event loop that used them to release their connections at once.
+        """
+        loop = asyncio.get_running_loop()
+        with self._cache_lock:
+            clients = self._loop_clients.pop(loop, None)
+        for client in (clients or {}).values():
+            with contextlib.suppress(Exception):
+                await client.close()  # type: ignore[no-untyped-call]
+        self.close()
+
     # checks and images -------------------------------------------------------------
     @property
     def strict(self) -> bool:
