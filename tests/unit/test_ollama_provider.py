@@ -132,6 +132,12 @@ def test_one_client_per_timeout(gate: LLMGate, fake: FakeVendor) -> None:
     assert provider.sync_client(7)._client.timeout == httpx.Timeout(7)
 
 
+def test_base_client_properties_are_the_default_timeout_clients(gate: LLMGate) -> None:
+    gate.completion(MODEL, USER)
+    provider = provider_of(gate)
+    assert provider.client is provider.sync_client(None)
+
+
 def test_client_cache_is_bounded(gate: LLMGate) -> None:
     gate.completion(MODEL, USER)
     provider = provider_of(gate)

@@ -176,11 +176,11 @@ class OllamaProvider(Provider):
 
     @override
     def create_client(self) -> ollama.Client:
-        return ollama.Client(**self._client_kwargs(None))
+        return self.sync_client(None)
 
     @override
     def create_async_client(self) -> ollama.AsyncClient:
-        return ollama.AsyncClient(**self._client_kwargs(None))
+        return self.async_client_for(None)
 
     def sync_client(self, timeout: float | None) -> ollama.Client:
         """The sync client whose timeout is ``timeout`` (built on first use)."""
