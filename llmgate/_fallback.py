@@ -34,10 +34,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .exceptions import AllProvidersFailedError, LLMGateError
-from .middleware.base import BaseMiddleware, CallContext
+from .middleware.base import BaseMiddleware, CallContext, _aclose, _close
 from .types import CompletionRequest, CompletionResponse, Message, StreamChunk, TokenUsage
 
 if TYPE_CHECKING:
@@ -47,8 +47,8 @@ DEFAULT_RESUME_PROMPT = (
     "Your previous reply was cut off. Continue it from exactly where it stopped, without "
     "repeating anything already written and without any preamble."
 )
-# A repeat shorter than this is only stripped when it is the whole delivered text: a
-# continuation may legitimately start with the same character or two the text ended with.
+# A repeat shorter than this is dropped only when it is whole words or the whole text: a
+# continuation may legitimately start with the letter or two the text ended with.
 MIN_OVERLAP = 3
 
 
@@ -124,8 +124,8 @@ class _Plan:
 class _Overlap:
     """Drops, from the start of a continuation, the text that repeats what was delivered.
 
-    The continuation is held back only while it could still grow into a longer repeat
-    (while it occurs inside the delivered text), then released without the repeated part.
+    The continuation is held back while it could still be (the start of) a repeat, that
+    is while it occurs inside the delivered text, then released without the repeated part.
     """
 
     def __init__(self, delivered: str) -> None:
@@ -137,26 +137,40 @@ class _Overlap:
         if self.done:
             return text
         self.pending += text
-        delivered, pending = self.delivered, self.pending
-        if not final and pending and delivered.find(pending, 0, len(delivered) - 1) != -1:
+        if not final and self.pending in self.delivered:
             return ""
-        self.done = True
-        self.pending = ""
-        return pending[overlap(delivered, pending) :]
+        pending, self.pending, self.done = self.pending, "", True
+        return pending[overlap(self.delivered, pending) :]
 
 
 def overlap(delivered: str, continuation: str) -> int:
-    """How many leading characters of ``continuation`` repeat the end of ``delivered``."""
-    longest = min(len(delivered), len(continuation))
-    for size in range(longest, 0, -1):
-        if size < MIN_OVERLAP and size != len(delivered):
-            break
-        if delivered.endswith(continuation[:size]):
+    """How many leading characters of ``continuation`` repeat the end of ``delivered``.
+
+    The partial answer is sent without trailing whitespace (vendors refuse it), so when
+    the delivered text ended in whitespace, leading whitespace of the rest is dropped too.
+    """
+    sent = delivered.rstrip()
+    size = _repeat(sent, continuation)
+    if len(sent) < len(delivered):
+        rest = continuation[size:]
+        size += len(rest) - len(rest.lstrip())
+    return size
+
+
+def _repeat(sent: str, continuation: str) -> int:
+    for size in range(min(len(sent), len(continuation)), 0, -1):
+        if sent.endswith(continuation[:size]) and _plausible(sent, continuation, size):
             return size
-    if delivered[-1:].isspace():
-        # the partial answer was sent without its trailing whitespace; do not double it
-        return len(continuation) - len(continuation.lstrip())
     return 0
+
+
+def _plausible(sent: str, continuation: str, size: int) -> bool:
+    """A long repeat, the whole text, or whole words: not a couple of letters by chance."""
+    if size >= MIN_OVERLAP or size == len(sent):
+        return True
+    starts_word = continuation[0].isspace() or sent[-size - 1].isspace()
+    ends_word = size < len(continuation) and not continuation[size].isalnum()
+    return starts_word and ends_word
 
 
 def _has_output(chunk: StreamChunk) -> bool:
@@ -302,18 +316,6 @@ class _StreamRecovery(_Plan):
         if self.attempt_usage is not None:
             self.spent = self.attempt_usage + self.spent
         return True
-
-
-def _close(iterator: Any) -> None:
-    closer = getattr(iterator, "close", None)
-    if closer is not None:
-        closer()
-
-
-async def _aclose(iterator: Any) -> None:
-    closer = getattr(iterator, "aclose", None)
-    if closer is not None:
-        await closer()
 
 
 # ---------------------------------------------------------------------------- drivers

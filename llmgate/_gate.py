@@ -600,6 +600,16 @@ def _close(iterator: Any) -> None:
         closer()
 
 
+def _map_error(provider: Provider, exc: BaseException, model: str) -> LLMGateError:
+    """The provider's mapping, with the call's API key cut out of the message if echoed."""
+    error = provider.map_error(exc, model)
+    secret = provider.settings.api_key or provider.spec.env_api_key()
+    if secret and isinstance(error, ProviderError) and secret in error.message:
+        error.message = error.message.replace(secret, "[redacted]")
+        error.args = (error.message,)
+    return error
+
+
 def _stream_attempts(
     provider: Provider,
     request: CompletionRequest,
@@ -624,7 +634,7 @@ def _stream_attempts(
                 if chunks is not None:
                     _close(chunks)
                     chunks = None
-                error = provider.map_error(exc, model)
+                error = _map_error(provider, exc, model)
                 if policy.should_retry(error, attempt):
                     time.sleep(policy.delay(error, attempt))
                     continue
@@ -640,7 +650,7 @@ def _stream_attempts(
             except LLMGateError:
                 raise
             except Exception as exc:
-                raise provider.map_error(exc, model) from exc
+                raise _map_error(provider, exc, model) from exc
             yield chunk
     finally:
         if chunks is not None:
@@ -670,7 +680,7 @@ async def _astream_attempts(
                 if chunks is not None:
                     await _aclose(chunks)
                     chunks = None
-                error = provider.map_error(exc, model)
+                error = _map_error(provider, exc, model)
                 if policy.should_retry(error, attempt):
                     await asyncio.sleep(policy.delay(error, attempt))
                     continue
@@ -686,7 +696,7 @@ async def _astream_attempts(
             except LLMGateError:
                 raise
             except Exception as exc:
-                raise provider.map_error(exc, model) from exc
+                raise _map_error(provider, exc, model) from exc
             yield chunk
     finally:
         if chunks is not None:
@@ -812,7 +822,7 @@ def _with_retries(
         try:
             result = call()
         except Exception as exc:
-            error = provider.map_error(exc, model)
+            error = _map_error(provider, exc, model)
             if policy.should_retry(error, attempt):
                 time.sleep(policy.delay(error, attempt))
                 continue
@@ -837,7 +847,7 @@ async def _awith_retries(
         try:
             result = await call()
         except Exception as exc:
-            error = provider.map_error(exc, model)
+            error = _map_error(provider, exc, model)
             if policy.should_retry(error, attempt):
                 await asyncio.sleep(policy.delay(error, attempt))
                 continue
