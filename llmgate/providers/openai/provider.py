@@ -1,9 +1,9 @@
 """The OpenAI provider: OpenAI Chat Completions and every OpenAI-compatible endpoint.
 
-Calls go through the SDK's public raw-response interface (``with_raw_response``): the SDK
-still builds the request, authenticates, applies the timeout and raises its HTTP errors,
-but llmgate reads the wire JSON (and the SSE stream) straight into its own types. The
-SDK's ``ChatCompletion`` object is built only if a caller reads ``response.raw``.
+The SDK sends every request (URL, auth, timeout, typed HTTP errors), through its
+documented generic ``client.post(..., cast_to=httpx2.Response)``; llmgate reads the wire
+JSON, and the SSE stream, straight into its own types (see ``_convert``), and builds the
+SDK's ``ChatCompletion`` only if a caller reads ``response.raw``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import anyio
+import httpx2
 import openai
 from openai.resources.chat.completions import Completions
 from openai.resources.embeddings import Embeddings
+from openai.types import CreateEmbeddingResponse
+from openai.types.chat import ChatCompletion
 from typing_extensions import override
 
 from ..._errors import header, make_provider_error
@@ -211,10 +214,37 @@ PLACEHOLDER_KEY = "llmgate-no-key"
 _CHAT_PARAMETERS = sdk_parameters(Completions.create)
 _EMBEDDING_PARAMETERS = sdk_parameters(Embeddings.create)
 _CLIENT_OPTIONS = ("organization", "project", "default_headers", "default_query")
+_CHAT_PATH = "/chat/completions"
+_EMBEDDINGS_PATH = "/embeddings"
+
+
+def post_arguments(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``create()``-style keyword arguments as the JSON body and request options of ``post``."""
+    body = dict(kwargs)
+    options: dict[str, Any] = {"security": {"bearer_auth": True}}
+    if "timeout" in body:
+        options["timeout"] = body.pop("timeout")
+    headers = body.pop("extra_headers", None)
+    if headers:
+        options["headers"] = headers
+    query = body.pop("extra_query", None)
+    if query:
+        options["params"] = query
+    extra_body = body.pop("extra_body", None)
+    if extra_body:
+        body.update(extra_body)
+    return body, options
 
 
 class OpenAIProvider(Provider):
-    """OpenAI and OpenAI-compatible vendors (a preset is a registry row pointing here)."""
+    """OpenAI and OpenAI-compatible vendors (a preset is a registry row pointing here).
+
+    Requests go through the client's documented generic ``post(path, cast_to=httpx2.Response)``:
+    the SDK still resolves the URL (Azure's deployment paths included), authenticates, applies
+    the timeout and raises its typed HTTP errors, but neither re-validates the body llmgate
+    built nor builds response models llmgate would discard. ``response.raw`` builds the SDK's
+    ``ChatCompletion`` on first access.
+    """
 
     capabilities: ClassVar[Capabilities] = Capabilities(embeddings=True, reasoning=True)
     embedding_batch_size: ClassVar[int] = 2048
@@ -246,8 +276,10 @@ class OpenAIProvider(Provider):
         """True for OpenAI-compatible vendors (not OpenAI or Azure themselves)."""
         return self.spec.openai_compatible
 
-    def _chat_kwargs(self, request: CompletionRequest, model: str, stream: bool) -> dict[str, Any]:
-        return chat_kwargs(
+    def _chat(
+        self, request: CompletionRequest, model: str, stream: bool
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        kwargs = chat_kwargs(
             request,
             model,
             provider=self.name,
@@ -256,10 +288,12 @@ class OpenAIProvider(Provider):
             strict=bool(getattr(self, "strict_params", False)),
             stream=stream,
         )
+        return post_arguments(kwargs)
 
-    def _embedding_kwargs(self, request: EmbeddingRequest, model: str) -> dict[str, Any]:
-        self._check_embeddings(model)
-        return embedding_kwargs(
+    def _embedding(
+        self, request: EmbeddingRequest, model: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        kwargs = embedding_kwargs(
             request,
             model,
             provider=self.name,
@@ -267,52 +301,46 @@ class OpenAIProvider(Provider):
             compatible=self.compatible,
             strict=bool(getattr(self, "strict_params", False)),
         )
+        return post_arguments(kwargs)
 
-    def _check_embeddings(self, model: str) -> None:
-        if not self.capabilities_for(model).embeddings:
-            from ...exceptions import EmbeddingsNotSupported
-
-            raise EmbeddingsNotSupported(
-                f"{self.name} has no embeddings API", provider=self.name, model=model
-            )
-
-    def _response(self, raw: Any, model: str) -> CompletionResponse:
-        http = raw.http_response
+    def _response(self, http: httpx2.Response, model: str) -> CompletionResponse:
         data = load_json(http.content)
         check_error(data, http.headers)
         response = response_from_wire(data, provider=self.name, model=model)
         request_id = _request_id(http.headers)
         if request_id:
             response.provider_details["request_id"] = request_id
-        response.set_raw(factory=raw.parse)
+        response.set_raw(factory=lambda: ChatCompletion.construct(**data))
         return response
 
-    def _embeddings(self, raw: Any, model: str) -> EmbeddingResponse:
-        http = raw.http_response
+    def _embeddings(self, http: httpx2.Response, model: str) -> EmbeddingResponse:
         data = load_json(http.content)
         check_error(data, http.headers)
         response = embeddings_from_wire(data, provider=self.name, model=model)
-        response.set_raw(raw)
+        response.set_raw(CreateEmbeddingResponse.construct(**data))
         return response
 
     # calls -----------------------------------------------------------------------------
     @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        kwargs = self._chat_kwargs(request, model, stream=False)
-        raw = self.client.chat.completions.with_raw_response.create(**kwargs)
-        return self._response(raw, model)
+        body, options = self._chat(request, model, stream=False)
+        http = self.client.post(_CHAT_PATH, cast_to=httpx2.Response, body=body, options=options)
+        return self._response(http, model)
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        kwargs = self._chat_kwargs(request, model, stream=False)
-        raw = await self.async_client.chat.completions.with_raw_response.create(**kwargs)
-        return self._response(raw, model)
+        body, options = self._chat(request, model, stream=False)
+        http = await self.async_client.post(
+            _CHAT_PATH, cast_to=httpx2.Response, body=body, options=options
+        )
+        return self._response(http, model)
 
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
-        kwargs = self._chat_kwargs(request, model, stream=True)
-        raw = self.client.chat.completions.with_raw_response.create(**kwargs)
-        http = raw.http_response
+        body, options = self._chat(request, model, stream=True)
+        http = self.client.post(
+            _CHAT_PATH, cast_to=httpx2.Response, body=body, options=options, stream=True
+        )
         decoder = SSEDecoder(http.headers)
         translator = ChunkTranslator(provider=self.name, model=model)
         try:
@@ -333,9 +361,10 @@ class OpenAIProvider(Provider):
 
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
-        kwargs = self._chat_kwargs(request, model, stream=True)
-        raw = await self.async_client.chat.completions.with_raw_response.create(**kwargs)
-        http = raw.http_response
+        body, options = self._chat(request, model, stream=True)
+        http = await self.async_client.post(
+            _CHAT_PATH, cast_to=httpx2.Response, body=body, options=options, stream=True
+        )
         decoder = SSEDecoder(http.headers)
         translator = ChunkTranslator(provider=self.name, model=model)
         try:
@@ -359,15 +388,19 @@ class OpenAIProvider(Provider):
 
     @override
     def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        kwargs = self._embedding_kwargs(request, model)
-        raw = self.client.embeddings.with_raw_response.create(**kwargs)
-        return self._embeddings(raw, model)
+        body, options = self._embedding(request, model)
+        http = self.client.post(
+            _EMBEDDINGS_PATH, cast_to=httpx2.Response, body=body, options=options
+        )
+        return self._embeddings(http, model)
 
     @override
     async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        kwargs = self._embedding_kwargs(request, model)
-        raw = await self.async_client.embeddings.with_raw_response.create(**kwargs)
-        return self._embeddings(raw, model)
+        body, options = self._embedding(request, model)
+        http = await self.async_client.post(
+            _EMBEDDINGS_PATH, cast_to=httpx2.Response, body=body, options=options
+        )
+        return self._embeddings(http, model)
 
     # errors ------------------------------------------------------------------------------
     @override
