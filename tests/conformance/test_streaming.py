@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import pytest
@@ -96,7 +97,9 @@ def test_stream_parity(gate: LLMGate, fake: FakeVendor, target: Target, case: st
 
 def test_stream_close_releases_connection(gate: LLMGate, fake: FakeVendor, target: Target) -> None:
     assert fake.server is not None
-    # Connections that earlier tests closed may still be winding down on the server side.
+    # Connections that earlier tests closed may still be winding down on the server side,
+    # and async clients of finished event loops release theirs only when collected.
+    gc.collect()
     baseline = -1
     deadline = time.monotonic() + 1
     while baseline != fake.server.open_connections and time.monotonic() < deadline:
