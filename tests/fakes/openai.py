@@ -23,6 +23,8 @@ import re
 import struct
 from typing import Any
 
+from typing_extensions import override
+
 from tests.conformance.target import Target, WireView
 from tests.fakes.server import (
     EmbeddingReply,
@@ -91,6 +93,7 @@ class OpenAIFake(FakeVendor):
 
     name = "openai"
 
+    @override
     def handle(self, request: RecordedRequest) -> Response:
         operation, azure = self._route(request.path)
         if request.method != "POST" or operation is None:
@@ -103,8 +106,8 @@ class OpenAIFake(FakeVendor):
             return self._fault(script, azure)
         body = request.json or {}
         if operation == "embeddings":
-            reply = script if isinstance(script, EmbeddingReply) else EmbeddingReply()
-            return self._embeddings(reply, body)
+            vectors = script if isinstance(script, EmbeddingReply) else EmbeddingReply()
+            return self._embeddings(vectors, body)
         reply = script if isinstance(script, Reply) else Reply(text="Hello from the fake.")
         if body.get("stream"):
             return self._stream(reply, body)
@@ -315,13 +318,16 @@ class OpenAIWire(WireView):
     def _messages(req: RecordedRequest) -> list[dict[str, Any]]:
         return list(req.json.get("messages") or [])
 
+    @override
     def model(self, req: RecordedRequest) -> str:
         match = _AZURE_PATH.match(req.path)
         return match["deployment"] if match else str(req.json["model"])
 
+    @override
     def is_stream(self, req: RecordedRequest) -> bool:
         return req.json.get("stream") is True
 
+    @override
     def system(self, req: RecordedRequest) -> str | None:
         texts = [
             _text(m.get("content"))
@@ -330,6 +336,7 @@ class OpenAIWire(WireView):
         ]
         return "\n".join(texts) if texts else None
 
+    @override
     def turns(self, req: RecordedRequest) -> list[tuple[str, str]]:
         return [
             (m["role"], _text(m.get("content")))
@@ -337,30 +344,36 @@ class OpenAIWire(WireView):
             if m.get("role") not in ("system", "developer")
         ]
 
+    @override
     def max_tokens(self, req: RecordedRequest) -> int | None:
         body = req.json
         value = body.get("max_completion_tokens", body.get("max_tokens"))
         return None if value is None else int(value)
 
+    @override
     def temperature(self, req: RecordedRequest) -> float | None:
         value = req.json.get("temperature")
         return None if value is None else float(value)
 
+    @override
     def tool_names(self, req: RecordedRequest) -> list[str]:
         return [tool["function"]["name"] for tool in req.json.get("tools") or []]
 
+    @override
     def tool_schema(self, req: RecordedRequest, name: str) -> dict[str, Any]:
         for tool in req.json.get("tools") or []:
             if tool["function"]["name"] == name:
                 return dict(tool["function"].get("parameters") or {})
         raise KeyError(f"no tool {name!r} was sent")
 
+    @override
     def tool_choice(self, req: RecordedRequest) -> Any:
         choice = req.json.get("tool_choice")
         if isinstance(choice, dict):
             return ("named", choice["function"]["name"])
         return choice
 
+    @override
     def assistant_tool_calls(self, req: RecordedRequest) -> list[tuple[str, str, dict[str, Any]]]:
         found = []
         for message in self._messages(req):
@@ -371,6 +384,7 @@ class OpenAIWire(WireView):
                     found.append((call["id"], function["name"], arguments))
         return found
 
+    @override
     def tool_results(self, req: RecordedRequest) -> list[tuple[str, str]]:
         return [
             (m["tool_call_id"], _text(m.get("content")))
@@ -378,6 +392,7 @@ class OpenAIWire(WireView):
             if m.get("role") == "tool"
         ]
 
+    @override
     def images(self, req: RecordedRequest) -> list[tuple[str, str]]:
         found = []
         for message in self._messages(req):
@@ -391,12 +406,14 @@ class OpenAIWire(WireView):
                         found.append(("url", url))
         return found
 
+    @override
     def response_schema(self, req: RecordedRequest) -> dict[str, Any] | None:
         response_format = req.json.get("response_format") or {}
         if response_format.get("type") != "json_schema":
             return None
         return dict(response_format["json_schema"]["schema"])
 
+    @override
     def embedding_inputs(self, req: RecordedRequest) -> list[str]:
         given = req.json.get("input")
         return [given] if isinstance(given, str) else list(given or [])
