@@ -193,12 +193,16 @@ def test_read_timeout_while_streaming(fake: FakeVendor) -> None:
 
 
 def test_finished_streams_leave_their_connection_reusable() -> None:
-    with FakeServer(OpenAIFake()) as server, openai_gate(server.vendor) as gate:
-        for _ in range(3):
-            assert list(gate.completion("openai/gpt-4o-mini", USER, stream=True))
-        gate.completion("openai/gpt-4o-mini", USER)
-        time.sleep(0.05)
-        assert server.open_connections == 1, "one pooled keep-alive connection served all"
+    with FakeServer(OpenAIFake()) as server:
+        with openai_gate(server.vendor) as gate:
+            for _ in range(3):
+                assert list(gate.completion("openai/gpt-4o-mini", USER, stream=True))
+            gate.completion("openai/gpt-4o-mini", USER)
+            time.sleep(0.05)
+            assert server.open_connections == 1, "one pooled keep-alive connection served all"
+        deadline = time.monotonic() + 2
+        while server.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def test_embeddings_split_by_batch_size_in_order(fake: FakeVendor) -> None:
