@@ -143,7 +143,14 @@ class LLMGate:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.close()
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every SDK client, awaiting the async ones of the running event loop."""
+        with self._lock:
+            providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            await provider.aclose()
 
     # requests ----------------------------------------------------------------------
     def build_request(

@@ -16,6 +16,8 @@ a call or a stream. A provider implements:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -78,6 +80,21 @@ class ProviderSettings:
     ) -> ProviderSettings:
         items = tuple(sorted((options or {}).items()))
         return cls(api_key=api_key, base_url=base_url, options=items)
+
+
+async def close_async_client(client: Any) -> None:
+    """Close an SDK async client whichever way it offers (aclose, async close, __aexit__)."""
+    with contextlib.suppress(Exception):
+        for name in ("aclose", "close"):
+            method = getattr(client, name, None)
+            if callable(method):
+                result = method()
+                if inspect.isawaitable(result):
+                    await result
+                return
+        exit_ = getattr(client, "__aexit__", None)
+        if callable(exit_):
+            await exit_(None, None, None)
 
 
 class Provider:
@@ -153,13 +170,20 @@ class Provider:
         return client
 
     def close(self) -> None:
+        """Close the sync client; async clients are only forgotten (see :meth:`aclose`)."""
         client, self._client = self._client, None
         closer = getattr(client, "close", None)
         if callable(closer):
-            try:
+            with contextlib.suppress(Exception):
                 closer()
-            except Exception:
-                pass
+        self._async_clients.clear()
+
+    async def aclose(self) -> None:
+        """Close the running loop's async client (awaiting it), then the sync one."""
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await close_async_client(client)
+        self.close()
 
     # checks before any request -----------------------------------------------------
     def check_request(self, request: CompletionRequest, model: str) -> None:

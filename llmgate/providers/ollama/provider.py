@@ -224,6 +224,7 @@ class OllamaProvider(Provider):
                 client.close()  # type: ignore[no-untyped-call]
         super().close()
 
+    @override
     async def aclose(self) -> None:
         """Close the running loop's async clients, then the sync ones.
 
