@@ -1,0 +1,754 @@
+"""Gemini translation: llmgate requests to google-genai arguments, results and errors back.
+
+Parts 1-3 of a provider module (request translation, result translation, error mapping);
+``provider.py`` holds part 4, the class. Everything here is a pure function or a small
+stateful translator, so it is unit-tested without a client.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pydantic
+from google.genai import errors as genai_errors
+from google.genai import types as gt
+
+from ... import _structured
+from ..._errors import header, make_provider_error, map_transport_error, parse_retry_after
+from ...exceptions import (
+    AuthError,
+    InvalidRequestError,
+    LLMGateError,
+    ProviderAPIError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+)
+from ...types import (
+    Choice,
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImagePart,
+    Message,
+    StreamChunk,
+    TokenUsage,
+    ToolCall,
+    ToolCallDelta,
+    ToolDefinition,
+)
+
+PROVIDER = "gemini"
+
+# Loads an http(s) image for the request: (bytes, mime type). Raises when downloads are off.
+ImageLoader = Callable[[str], tuple[bytes, str]]
+
+# Images already uploaded with the Files API are referenced by URI, not downloaded.
+FILES_API_URL = re.compile(r"^https://generativelanguage\.googleapis\.com/[^?#]*/files/[^/?#]+$")
+
+_CONFIG_FIELDS = frozenset(gt.GenerateContentConfig.model_fields)
+_EMBED_CONFIG_FIELDS = frozenset(gt.EmbedContentConfig.model_fields)
+_EMBED_TASK_TYPES = {
+    "search_query": "RETRIEVAL_QUERY",
+    "search_document": "RETRIEVAL_DOCUMENT",
+    "classification": "CLASSIFICATION",
+    "clustering": "CLUSTERING",
+}
+
+
+# =========================================================================== 1. requests
+
+
+def is_file_uri(url: str) -> bool:
+    return bool(FILES_API_URL.match(url))
+
+
+def image_part(image: ImagePart, load_url: ImageLoader) -> gt.Part:
+    if image.image_bytes is not None:
+        return gt.Part.from_bytes(
+            data=image.image_bytes.raw_bytes(), mime_type=image.image_bytes.mime_type
+        )
+    assert image.image_url is not None
+    url = image.image_url.url
+    if is_file_uri(url):
+        return gt.Part.from_uri(file_uri=url, mime_type=mimetypes.guess_type(url)[0])
+    data, mime_type = load_url(url)
+    return gt.Part.from_bytes(data=data, mime_type=mime_type)
+
+
+def _content_parts(message: Message, load_url: ImageLoader) -> list[gt.Part]:
+    if message.content is None:
+        return []
+    if isinstance(message.content, str):
+        return [gt.Part(text=message.content)]
+    return [
+        image_part(part, load_url) if isinstance(part, ImagePart) else gt.Part(text=part.text)
+        for part in message.content
+    ]
+
+
+def stored_parts(message: Message) -> list[dict[str, Any]] | None:
+    """The native parts kept on an assistant message this provider returned, if any."""
+    details = (message.provider_details or {}).get(PROVIDER)
+    parts = details.get("parts") if isinstance(details, Mapping) else None
+    return parts if isinstance(parts, list) else None
+
+
+def _matches(parts: list[gt.Part], message: Message) -> bool:
+    """Whether the kept parts still say what the message says (it was not edited)."""
+    text = "".join(p.text for p in parts if p.text and not p.thought)
+    calls = [(p.function_call.name, p.function_call.args or {}) for p in parts if p.function_call]
+    expected = [(c.name, c.arguments) for c in message.tool_calls or []]
+    return text == message.text and calls == expected
+
+
+def assistant_parts(message: Message, load_url: ImageLoader) -> list[gt.Part]:
+    """A model turn: the kept native parts (thought signatures included) when unchanged."""
+    kept = stored_parts(message)
+    if kept:
+        parts = [gt.Part.model_validate(item) for item in kept]
+        if _matches(parts, message):
+            return parts
+    parts = [p for p in _content_parts(message, load_url) if p.text != ""]
+    parts.extend(
+        gt.Part(function_call=gt.FunctionCall(name=call.name, args=call.arguments))
+        for call in message.tool_calls or []
+    )
+    return parts
+
+
+def _native_call_ids(parts: Sequence[gt.Part]) -> set[str]:
+    return {p.function_call.id for p in parts if p.function_call and p.function_call.id}
+
+
+def build_contents(
+    messages: Sequence[Message], load_url: ImageLoader
+) -> tuple[gt.Content | None, list[gt.Content]]:
+    """``(system_instruction, contents)``. Tool results become one user turn of
+    ``function_response`` parts; Gemini matches them to calls by function name."""
+    system: list[gt.Part] = []
+    contents: list[gt.Content] = []
+    call_names: dict[str, str] = {}
+    native_ids: set[str] = set()
+    results: list[gt.Part] = []
+
+    def flush_results() -> None:
+        if results:
+            contents.append(gt.Content(role="user", parts=list(results)))
+            results.clear()
+
+    for message in messages:
+        if message.role == "system":
+            system.append(gt.Part(text=message.text))
+            continue
+        if message.role == "tool":
+            results.append(_function_response(message, call_names, native_ids))
+            continue
+        flush_results()
+        if message.role == "user":
+            contents.append(gt.Content(role="user", parts=_content_parts(message, load_url)))
+            continue
+        parts = assistant_parts(message, load_url)
+        call_names.update({call.id: call.name for call in message.tool_calls or []})
+        native_ids |= _native_call_ids(parts)
+        if parts:
+            contents.append(gt.Content(role="model", parts=parts))
+    flush_results()
+    return (gt.Content(parts=system) if system else None), contents
+
+
+def _function_response(
+    message: Message, call_names: Mapping[str, str], native_ids: set[str]
+) -> gt.Part:
+    call_id = message.tool_call_id or ""
+    name = call_names.get(call_id) or message.name
+    if not name:
+        raise InvalidRequestError(
+            f"the tool result for {call_id!r} answers no tool call of an earlier assistant "
+            "message; Gemini needs the function name (set name=... on the tool message)"
+        )
+    response = gt.FunctionResponse(
+        name=name,
+        response={"result": message.text},
+        id=call_id if call_id in native_ids else None,
+    )
+    return gt.Part(function_response=response)
+
+
+def build_tools(tools: Sequence[ToolDefinition]) -> list[gt.Tool]:
+    declarations = [
+        gt.FunctionDeclaration(
+            name=tool.function.name,
+            description=tool.function.description,
+            parameters_json_schema=tool.function.parameters,
+        )
+        for tool in tools
+    ]
+    return [gt.Tool(function_declarations=declarations)]
+
+
+_MODES = {
+    "auto": gt.FunctionCallingConfigMode.AUTO,
+    "none": gt.FunctionCallingConfigMode.NONE,
+    "required": gt.FunctionCallingConfigMode.ANY,
+    "any": gt.FunctionCallingConfigMode.ANY,
+}
+
+
+def build_tool_config(choice: str | Mapping[str, Any]) -> gt.ToolConfig:
+    """From "auto", "none", "required", a function name or ``{"type": "function", ...}``."""
+    name: str | None = None
+    if isinstance(choice, str):
+        mode = _MODES.get(choice.lower())
+        if mode is None:
+            name = choice
+    else:
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else choice.get("name")
+        mode = None if name else _MODES.get(str(choice.get("type", "")).lower())
+        if mode is None and not name:
+            raise InvalidRequestError(f"cannot read tool_choice {dict(choice)!r}")
+    if name:
+        config = gt.FunctionCallingConfig(
+            mode=gt.FunctionCallingConfigMode.ANY, allowed_function_names=[str(name)]
+        )
+    else:
+        config = gt.FunctionCallingConfig(mode=mode)
+    return gt.ToolConfig(function_calling_config=config)
+
+
+def timeout_options(timeout: float | None) -> gt.HttpOptions | None:
+    """Per-call HTTP options; google-genai takes the timeout in milliseconds."""
+    if timeout is None:
+        return None
+    return gt.HttpOptions(timeout=max(1, round(timeout * 1000)))
+
+
+def generate_config(request: CompletionRequest, *, strict: bool) -> gt.GenerateContentConfig:
+    fields: dict[str, Any] = {
+        # llmgate never passes callables as tools; say so, so the SDK takes its direct path.
+        "automatic_function_calling": gt.AutomaticFunctionCallingConfig(disable=True),
+    }
+    if request.max_tokens is not None:
+        fields["max_output_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        fields["temperature"] = request.temperature
+    if request.top_p is not None:
+        fields["top_p"] = request.top_p
+    if request.stop:
+        fields["stop_sequences"] = list(request.stop)
+    if request.tools:
+        fields["tools"] = build_tools(request.tools)
+    if request.tool_choice is not None:
+        fields["tool_config"] = build_tool_config(request.tool_choice)
+    if request.parallel_tool_calls is False:
+        unsupported("parallel_tool_calls=False", strict=strict)
+    if request.response_format is not None:
+        schema = _structured.json_schema(request.response_format)
+        fields["response_mime_type"] = "application/json"
+        fields["response_json_schema"] = _structured.gemini_schema(schema)
+    options = timeout_options(request.timeout)
+    if options is not None:
+        fields["http_options"] = options
+    for key, value in request.extra_kwargs.items():
+        if key in _CONFIG_FIELDS:
+            fields[key] = value
+        else:
+            unsupported(key, strict=strict)
+    try:
+        return gt.GenerateContentConfig(**fields)
+    except pydantic.ValidationError as exc:
+        raise InvalidRequestError(f"invalid Gemini generation options: {exc}") from exc
+
+
+def generate_kwargs(
+    request: CompletionRequest, load_url: ImageLoader, *, strict: bool
+) -> dict[str, Any]:
+    """The keyword arguments of ``models.generate_content`` (without ``model``)."""
+    system, contents = build_contents(request.messages, load_url)
+    config = generate_config(request, strict=strict)
+    if system is not None:
+        config.system_instruction = system
+    return {"contents": contents, "config": config}
+
+
+def embed_config(request: EmbeddingRequest, *, strict: bool) -> gt.EmbedContentConfig:
+    fields: dict[str, Any] = {}
+    task_type = request.task_type
+    if task_type is None and request.input_type is not None:
+        task_type = _EMBED_TASK_TYPES.get(request.input_type.lower())
+        if task_type is None:
+            unsupported(f"input_type={request.input_type!r}", strict=strict)
+    if task_type is None and request.title is not None:
+        task_type = "RETRIEVAL_DOCUMENT"  # Gemini reads a title only for documents
+    if task_type is not None:
+        fields["task_type"] = task_type
+    if request.title is not None:
+        fields["title"] = request.title
+    if request.dimensions is not None:
+        fields["output_dimensionality"] = request.dimensions
+    if request.truncate is not None:
+        unsupported("truncate", strict=strict)
+    if request.user is not None:
+        unsupported("user", strict=strict)
+    # encoding_format is moot: Gemini always answers with float values.
+    options = timeout_options(request.timeout)
+    if options is not None:
+        fields["http_options"] = options
+    for key, value in request.extra_kwargs.items():
+        if key in _EMBED_CONFIG_FIELDS:
+            fields[key] = value
+        else:
+            unsupported(key, strict=strict)
+    try:
+        return gt.EmbedContentConfig(**fields)
+    except pydantic.ValidationError as exc:
+        raise InvalidRequestError(f"invalid Gemini embedding options: {exc}") from exc
+
+
+def unsupported(name: str, *, strict: bool) -> None:
+    """A parameter Gemini does not take: dropped with a warning, or refused when strict."""
+    message = f"the gemini provider does not accept {name}; it was not sent"
+    if strict:
+        raise InvalidRequestError(message)
+    warnings.warn(message, UserWarning, stacklevel=_stacklevel_outside_llmgate())
+
+
+_LLMGATE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _stacklevel_outside_llmgate() -> int:
+    level = 2
+    frame = sys._getframe(2)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_LLMGATE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+# =========================================================================== 2. results
+
+_FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "CONTINUATION": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "LANGUAGE": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    "MODEL_ARMOR": "content_filter",
+}
+
+
+def finish_reason(native: Any, *, has_tool_calls: bool) -> str | None:
+    """Gemini says STOP after function calls too; anything unknown is an error."""
+    if native is None:
+        return None
+    name = getattr(native, "value", native)
+    if name == "FINISH_REASON_UNSPECIFIED":
+        return None
+    unified = _FINISH_REASONS.get(str(name), "error")
+    return "tool_calls" if unified == "stop" and has_tool_calls else unified
+
+
+def usage_from(metadata: Any) -> TokenUsage | None:
+    """Completion tokens include thinking tokens (as OpenAI counts them)."""
+    if metadata is None:
+        return None
+    thoughts = metadata.thoughts_token_count
+    prompt = metadata.prompt_token_count or 0
+    completion = (metadata.candidates_token_count or 0) + (thoughts or 0)
+    return TokenUsage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=metadata.total_token_count or prompt + completion,
+        cached_prompt_tokens=metadata.cached_content_token_count,
+        reasoning_tokens=thoughts,
+    )
+
+
+def call_id(response_id: str | None, index: int) -> str:
+    """Gemini often sends calls without an id: a stable one from the response and position."""
+    return f"call_{response_id}_{index}" if response_id else f"call_{index}"
+
+
+_PLAIN_TEXT_FIELDS = frozenset({"text", "thought", "thought_signature"})
+
+
+def _plain_text(part: gt.Part) -> bool:
+    return part.text is not None and part.model_fields_set <= _PLAIN_TEXT_FIELDS
+
+
+class CandidateOutput:
+    """One candidate's parts, added in order (whole at once, or event by event).
+
+    Yields the text, reasoning and tool-call pieces of each part, and keeps the native
+    parts (adjacent text merged, so a stream keeps what a single response holds) for
+    ``message.provider_details["gemini"]`` when they carry what the unified message cannot:
+    thought signatures, native call ids, other part kinds.
+    """
+
+    def __init__(self, response_id: str | None) -> None:
+        self.response_id = response_id
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.tool_calls: list[ToolCall] = []
+        self.parts: list[gt.Part] = []
+        self._needs_parts = False
+
+    def add(self, part: gt.Part) -> tuple[str, str, ToolCallDelta | None]:
+        """``(text delta, reasoning delta, tool-call delta)`` of one part."""
+        self._keep(part)
+        if part.function_call is not None:
+            call = part.function_call
+            index = len(self.tool_calls)
+            tool_call = ToolCall(
+                id=call.id or call_id(self.response_id, index),
+                name=call.name or "",
+                arguments=dict(call.args or {}),
+            )
+            self.tool_calls.append(tool_call)
+            delta = ToolCallDelta(
+                index=index,
+                id=tool_call.id,
+                name=tool_call.name,
+                arguments_delta=tool_call.arguments_json,
+            )
+            return "", "", delta
+        if part.text:
+            if part.thought:
+                self.reasoning.append(part.text)
+                return "", part.text, None
+            self.text.append(part.text)
+            return part.text, "", None
+        return "", "", None
+
+    def _keep(self, part: gt.Part) -> None:
+        if part.thought_signature or (part.function_call and part.function_call.id):
+            self._needs_parts = True
+        if not _plain_text(part) and part.function_call is None:
+            self._needs_parts = True
+        if _plain_text(part):
+            last = self.parts[-1] if self.parts else None
+            mergeable = (
+                last is not None
+                and _plain_text(last)
+                and bool(last.thought) == bool(part.thought)
+                and not last.thought_signature
+            )
+            if last is not None and mergeable:
+                merged = last.model_copy(update={"text": (last.text or "") + (part.text or "")})
+                if part.thought_signature:
+                    merged.thought_signature = part.thought_signature
+                self.parts[-1] = merged
+                return
+            if not part.text and not part.thought_signature:
+                return
+        self.parts.append(part)
+
+    def details(self) -> dict[str, Any] | None:
+        if not self._needs_parts:
+            return None
+        dumped = [part.model_dump(mode="json", exclude_none=True) for part in self.parts]
+        return {PROVIDER: {"parts": dumped}}
+
+    def message(self) -> Message:
+        text = "".join(self.text)
+        return Message(
+            role="assistant",
+            content=text if (text or not self.tool_calls) else None,
+            tool_calls=list(self.tool_calls) or None,
+            reasoning="".join(self.reasoning) or None,
+            provider_details=self.details(),
+        )
+
+
+def _blocked(result: gt.GenerateContentResponse) -> bool:
+    feedback = result.prompt_feedback
+    return feedback is not None and feedback.block_reason is not None
+
+
+def _response_details(result: gt.GenerateContentResponse, candidate: Any) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if candidate is not None and candidate.finish_reason is not None:
+        details["finish_reason"] = getattr(
+            candidate.finish_reason, "value", candidate.finish_reason
+        )
+    if result.prompt_feedback is not None:
+        details["prompt_feedback"] = result.prompt_feedback.model_dump(
+            mode="json", exclude_none=True
+        )
+    for name in ("safety_ratings", "citation_metadata", "grounding_metadata"):
+        value = getattr(candidate, name, None) if candidate is not None else None
+        if value:
+            details[name] = (
+                [item.model_dump(mode="json", exclude_none=True) for item in value]
+                if isinstance(value, list)
+                else value.model_dump(mode="json", exclude_none=True)
+            )
+    return {PROVIDER: details} if details else {}
+
+
+def response_from_sdk(result: gt.GenerateContentResponse, model: str) -> CompletionResponse:
+    candidate = result.candidates[0] if result.candidates else None
+    output = CandidateOutput(result.response_id)
+    if candidate is not None and candidate.content is not None:
+        for part in candidate.content.parts or []:
+            output.add(part)
+    finish = finish_reason(
+        candidate.finish_reason if candidate is not None else None,
+        has_tool_calls=bool(output.tool_calls),
+    )
+    if finish is None and _blocked(result):
+        finish = "content_filter"
+    response = CompletionResponse(
+        id=result.response_id or "",
+        model=result.model_version or model,
+        provider=PROVIDER,
+        choices=[Choice(index=0, message=output.message(), finish_reason=finish)],
+        usage=usage_from(result.usage_metadata) or TokenUsage(),
+        provider_details=_response_details(result, candidate),
+    )
+    response.set_raw(result)
+    return response
+
+
+class StreamTranslator:
+    """Stream events (each a partial ``GenerateContentResponse``) to StreamChunks.
+
+    Gemini repeats running usage on every event and sends function calls whole; the finish
+    reason and usage go on one last chunk, with the native parts kept for round trips.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.id = ""
+        self.output: CandidateOutput | None = None
+        self.native_finish: Any = None
+        self.usage: TokenUsage | None = None
+        self.blocked = False
+
+    def feed(self, event: gt.GenerateContentResponse) -> StreamChunk | None:
+        if event.response_id and not self.id:
+            self.id = event.response_id
+        if event.model_version:
+            self.model = event.model_version
+        if self.output is None:
+            self.output = CandidateOutput(event.response_id)
+        if event.usage_metadata is not None:
+            self.usage = usage_from(event.usage_metadata)
+        self.blocked = self.blocked or _blocked(event)
+        candidate = event.candidates[0] if event.candidates else None
+        if candidate is None:
+            return None
+        if candidate.finish_reason is not None:
+            self.native_finish = candidate.finish_reason
+        text: list[str] = []
+        reasoning: list[str] = []
+        calls: list[ToolCallDelta] = []
+        parts = candidate.content.parts if candidate.content is not None else None
+        for part in parts or []:
+            text_delta, reasoning_delta, call = self.output.add(part)
+            text.append(text_delta)
+            reasoning.append(reasoning_delta)
+            if call is not None:
+                calls.append(call)
+        if not (any(text) or any(reasoning) or calls):
+            return None
+        return StreamChunk(
+            id=self.id,
+            model=self.model,
+            provider=PROVIDER,
+            delta="".join(text),
+            reasoning_delta="".join(reasoning) or None,
+            tool_call_deltas=calls or None,
+        )
+
+    def finish(self) -> StreamChunk:
+        output = self.output or CandidateOutput(None)
+        finish = finish_reason(self.native_finish, has_tool_calls=bool(output.tool_calls))
+        if finish is None and self.blocked:
+            finish = "content_filter"
+        return StreamChunk(
+            id=self.id,
+            model=self.model,
+            provider=PROVIDER,
+            finish_reason=finish,
+            usage=self.usage or TokenUsage(),
+            provider_details=output.details(),
+        )
+
+
+def embedding_response_from_sdk(result: gt.EmbedContentResponse, model: str) -> EmbeddingResponse:
+    vectors = [list(item.values or []) for item in result.embeddings or []]
+    metadata = result.usage_metadata
+    prompt = (metadata.prompt_token_count or 0) if metadata is not None else 0
+    details: dict[str, Any] = {}
+    if result.metadata is not None and result.metadata.billable_character_count is not None:
+        details["billable_character_count"] = result.metadata.billable_character_count
+    response = EmbeddingResponse(
+        embeddings=vectors,
+        model=model,
+        provider=PROVIDER,
+        usage=TokenUsage(prompt_tokens=prompt, total_tokens=prompt),
+        provider_details={PROVIDER: details} if details else {},
+    )
+    response.set_raw(result)
+    return response
+
+
+# =========================================================================== 3. errors
+
+# gRPC status names, for error bodies without a usable HTTP code.
+_STATUS_CODES = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ABORTED": 409,
+    "ALREADY_EXISTS": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "DATA_LOSS": 500,
+    "NOT_IMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+_AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
+# aiohttp (used by google-genai for async calls when it is installed) connection failures.
+_AIOHTTP_CONNECTION_ERRORS = frozenset(
+    {"ClientConnectionError", "ClientPayloadError", "ServerDisconnectedError"}
+)
+
+
+def _error_details(body: Any) -> list[Mapping[str, Any]]:
+    error = body.get("error", body) if isinstance(body, Mapping) else None
+    details = error.get("details") if isinstance(error, Mapping) else None
+    return [d for d in details or [] if isinstance(d, Mapping)] if isinstance(details, list) else []
+
+
+def _detail_of_type(body: Any, type_suffix: str) -> Mapping[str, Any] | None:
+    for detail in _error_details(body):
+        if str(detail.get("@type", "")).endswith(type_suffix):
+            return detail
+    return None
+
+
+def retry_delay(body: Any) -> float | None:
+    """Seconds from a ``google.rpc.RetryInfo`` detail (``"retryDelay": "37s"``)."""
+    info = _detail_of_type(body, "google.rpc.RetryInfo")
+    delay = info.get("retryDelay") if info is not None else None
+    if isinstance(delay, str) and delay.endswith("s"):
+        try:
+            return max(0.0, float(delay[:-1]))
+        except ValueError:
+            return None
+    if isinstance(delay, Mapping):
+        return float(delay.get("seconds", 0)) + float(delay.get("nanos", 0)) / 1e9
+    return None
+
+
+def _error_class(
+    status: int | None, status_name: str | None, body: Any
+) -> type[ProviderError] | None:
+    info = _detail_of_type(body, "google.rpc.ErrorInfo")
+    if info is not None and info.get("reason") in _AUTH_REASONS:
+        return AuthError  # Gemini refuses a bad key with 400 INVALID_ARGUMENT
+    if status is None and status_name == "DEADLINE_EXCEEDED":
+        return ProviderTimeoutError
+    return None
+
+
+def map_api_error(exc: genai_errors.APIError, model: str) -> ProviderError:
+    status_name = exc.status if isinstance(exc.status, str) else None
+    code = exc.code if isinstance(exc.code, int) and exc.code > 0 else None
+    status = code or _STATUS_CODES.get(status_name or "")
+    headers = getattr(exc.response, "headers", None)
+    body = exc.details
+    retry_after = parse_retry_after(headers)
+    if retry_after is None:
+        retry_after = retry_delay(body)
+    message = exc.message or (f"{status_name}" if status_name else f"{type(exc).__name__}")
+    return make_provider_error(
+        str(message),
+        status=status,
+        provider=PROVIDER,
+        model=model,
+        headers=headers,
+        request_id=header(headers, "x-goog-request-id"),
+        body=body,
+        retry_after=retry_after,
+        cls=_error_class(code, status_name, body),
+    )
+
+
+def _malformed(exc: BaseException, model: str) -> ProviderError:
+    return ProviderAPIError(
+        f"Gemini sent a response the SDK could not read: {exc}", provider=PROVIDER, model=model
+    )
+
+
+def _invalid(exc: BaseException, model: str) -> LLMGateError:
+    return InvalidRequestError(f"the Gemini SDK refused the request: {exc}")
+
+
+# Checked in order: the first class the exception is an instance of decides.
+_ERROR_TABLE: tuple[tuple[type[BaseException], Callable[[Any, str], LLMGateError]], ...] = (
+    (LLMGateError, lambda exc, model: exc),
+    (genai_errors.APIError, map_api_error),
+    (genai_errors.UnknownApiResponseError, _malformed),
+    (json.JSONDecodeError, _malformed),
+    (pydantic.ValidationError, _malformed),
+    (ValueError, _invalid),
+)
+
+
+def map_gemini_error(exc: BaseException, model: str) -> LLMGateError:
+    for cls, convert in _ERROR_TABLE:
+        if isinstance(exc, cls):
+            return convert(exc, model)
+    mapped = map_transport_error(exc, provider=PROVIDER, model=model)
+    if mapped is not None:
+        return mapped
+    if any(cls.__name__ in _AIOHTTP_CONNECTION_ERRORS for cls in type(exc).__mro__):
+        return ProviderConnectionError(f"connection failed: {exc}", provider=PROVIDER, model=model)
+    return ProviderAPIError(f"{type(exc).__name__}: {exc}", provider=PROVIDER, model=model)
+
+
+__all__ = [
+    "PROVIDER",
+    "CandidateOutput",
+    "ImageLoader",
+    "StreamTranslator",
+    "build_contents",
+    "build_tool_config",
+    "build_tools",
+    "embed_config",
+    "embedding_response_from_sdk",
+    "finish_reason",
+    "generate_config",
+    "generate_kwargs",
+    "is_file_uri",
+    "map_api_error",
+    "map_gemini_error",
+    "response_from_sdk",
+    "retry_delay",
+    "usage_from",
+]

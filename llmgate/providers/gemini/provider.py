@@ -1,0 +1,199 @@
+"""The Gemini provider class: google-genai's ``Client`` against the Gemini Developer API.
+
+One ``Client`` serves sync calls and, through ``client.aio``, async ones: google-genai keeps a
+connection pool per event loop inside its async HTTP client, so sharing it across
+``asyncio.run()`` calls is safe. SDK retries are off (one attempt, which also stops the
+implicit reconnect its aiohttp path would otherwise make); the per-call timeout is sent in
+milliseconds through ``config.http_options``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from google.genai import Client
+from google.genai import types as gt
+from typing_extensions import override
+
+from ..._images import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, fetch_image, url_not_supported
+from ...exceptions import LLMGateError
+from ...types import (
+    CompletionRequest,
+    CompletionResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImagePart,
+    Message,
+    StreamChunk,
+)
+from ..base import Provider
+from ._convert import (
+    ImageLoader,
+    StreamTranslator,
+    embed_config,
+    embedding_response_from_sdk,
+    generate_kwargs,
+    is_file_uri,
+    map_gemini_error,
+    response_from_sdk,
+)
+
+DEFAULT_TIMEOUT_SECONDS = 600.0
+
+
+def _downloads(request: CompletionRequest) -> bool:
+    """Whether translating the request fetches an image over the network."""
+    return any(
+        image.image_url is not None and not is_file_uri(image.image_url.url)
+        for message in request.messages
+        for image in message.images
+    )
+
+
+def _without_file_uris(message: Message) -> Message:
+    if not isinstance(message.content, list):
+        return message
+    kept = [
+        part
+        for part in message.content
+        if not (
+            isinstance(part, ImagePart)
+            and part.image_url is not None
+            and is_file_uri(part.image_url.url)
+        )
+    ]
+    return message.model_copy(update={"content": kept})
+
+
+class GeminiProvider(Provider):
+    """``gemini/<model>``: chat, streaming, tools, vision, structured output, embeddings.
+
+    Provider options: ``allow_image_download`` (fetch http(s) image URLs and send the bytes;
+    off by default), ``image_download_max_bytes``, ``image_download_timeout`` and
+    ``api_version`` (the SDK's default is ``v1``).
+    """
+
+    embedding_batch_size = 100  # batchEmbedContents takes at most 100 requests
+
+    # clients -------------------------------------------------------------------------
+    @override
+    def create_client(self) -> Client:
+        options = gt.HttpOptions(
+            base_url=self.base_url,
+            api_version=self.settings.option("api_version"),
+            timeout=round(DEFAULT_TIMEOUT_SECONDS * 1000),
+            retry_options=gt.HttpRetryOptions(attempts=1),
+        )
+        return Client(api_key=self.api_key(), vertexai=False, http_options=options)
+
+    @override
+    def create_async_client(self) -> Any:
+        # Provider.async_client calls this holding the client lock that the ``client``
+        # property takes too, so the shared Client is built here directly.
+        if self._client is None:
+            self._client = self.create_client()
+        return self._client.aio
+
+    @property
+    def _strict(self) -> bool:
+        return bool(getattr(self, "strict_params", False))
+
+    # checks ----------------------------------------------------------------------------
+    @override
+    def check_request(self, request: CompletionRequest, model: str) -> None:
+        """As the base, except that Files API URIs are sent by reference (never fetched)."""
+        has_file_uris = any(
+            image.image_url is not None and is_file_uri(image.image_url.url)
+            for message in request.messages
+            for image in message.images
+        )
+        if has_file_uris:
+            messages = [_without_file_uris(message) for message in request.messages]
+            request = request.model_copy(update={"messages": messages})
+        super().check_request(request, model)
+
+    def _image_loader(self, model: str) -> ImageLoader:
+        if not self.settings.option("allow_image_download", False):
+
+            def refuse(url: str) -> tuple[bytes, str]:
+                raise url_not_supported(self.name, model)
+
+            return refuse
+        max_bytes = int(self.settings.option("image_download_max_bytes", DEFAULT_MAX_BYTES))
+        timeout = float(self.settings.option("image_download_timeout", DEFAULT_TIMEOUT))
+        return lambda url: fetch_image(url, max_bytes=max_bytes, timeout=timeout)
+
+    def _kwargs(self, request: CompletionRequest, model: str) -> dict[str, Any]:
+        return generate_kwargs(request, self._image_loader(model), strict=self._strict)
+
+    async def _akwargs(self, request: CompletionRequest, model: str) -> dict[str, Any]:
+        if _downloads(request):
+            return await asyncio.to_thread(self._kwargs, request, model)
+        return self._kwargs(request, model)
+
+    # calls -----------------------------------------------------------------------------
+    @override
+    def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        result = self.client.models.generate_content(model=model, **self._kwargs(request, model))
+        return response_from_sdk(result, model)
+
+    @override
+    async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        kwargs = await self._akwargs(request, model)
+        result = await self.async_client.models.generate_content(model=model, **kwargs)
+        return response_from_sdk(result, model)
+
+    @override
+    def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
+        kwargs = self._kwargs(request, model)
+        events = self.client.models.generate_content_stream(model=model, **kwargs)
+        translator = StreamTranslator(model)
+        try:
+            for event in events:
+                chunk = translator.feed(event)
+                if chunk is not None:
+                    yield chunk
+            yield translator.finish()
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
+    @override
+    async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
+        kwargs = await self._akwargs(request, model)
+        events = await self.async_client.models.generate_content_stream(model=model, **kwargs)
+        translator = StreamTranslator(model)
+        try:
+            async for event in events:
+                chunk = translator.feed(event)
+                if chunk is not None:
+                    yield chunk
+            yield translator.finish()
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    @override
+    def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        config = embed_config(request, strict=self._strict)
+        contents: list[Any] = list(request.input)
+        result = self.client.models.embed_content(model=model, contents=contents, config=config)
+        return embedding_response_from_sdk(result, model)
+
+    @override
+    async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        config = embed_config(request, strict=self._strict)
+        contents: list[Any] = list(request.input)
+        result = await self.async_client.models.embed_content(
+            model=model, contents=contents, config=config
+        )
+        return embedding_response_from_sdk(result, model)
+
+    # errors ----------------------------------------------------------------------------
+    @override
+    def map_error(self, exc: BaseException, model: str) -> LLMGateError:
+        return map_gemini_error(exc, model)
