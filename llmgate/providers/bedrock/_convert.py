@@ -169,6 +169,8 @@ def convert_messages(
             turns.append({"role": role, "content": blocks})
     if turns and turns[-1]["role"] == "assistant":
         _trim_prefill(turns[-1]["content"])
+        if not turns[-1]["content"]:
+            turns.pop()
     return system, turns
 
 

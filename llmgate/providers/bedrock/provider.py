@@ -31,7 +31,7 @@ from typing_extensions import override
 
 from ..._errors import header, make_provider_error, map_transport_error, parse_retry_after
 from ..._images import DEFAULT_TIMEOUT as IMAGE_TIMEOUT
-from ..._images import fetch_image, url_not_supported
+from ..._images import fetch_image
 from ..._registry import Capabilities, ProviderSpec
 from ...exceptions import (
     AuthError,
@@ -277,7 +277,7 @@ class BedrockProvider(Provider):
     Provider options: ``region``, ``profile``, ``aws_access_key_id``,
     ``aws_secret_access_key``, ``aws_session_token``, ``read_timeout``,
     ``connect_timeout``, ``max_pool_connections``, ``allow_image_download``,
-    ``structured_output`` (``"native"`` or ``"tool"``).
+    ``image_max_bytes``, ``structured_output`` (``"native"`` or ``"tool"``).
     """
 
     capabilities = Capabilities(embeddings=True, prefill=True, reasoning=True, image_urls=False)
@@ -306,10 +306,6 @@ class BedrockProvider(Provider):
                 "or pass provider_options={'bedrock': {'region': 'us-east-1'}}"
             )
         return str(region)
-
-    def embedding_batch_size_for(self, model: str) -> int:
-        """How many texts one request to this embedding model may carry."""
-        return EMBEDDING_BATCH_LIMITS.get(_convert.embedding_family(model) or "", 1)
 
     def _boto_session(self) -> botocore.session.Session:
         if self._session is None:
@@ -419,16 +415,6 @@ class BedrockProvider(Provider):
         context = contextvars.copy_context()
         call = functools.partial(context.run, func, *args)
         return await loop.run_in_executor(self.executor, call)
-
-    # checks ------------------------------------------------------------------------
-    @override
-    def check_request(self, request: CompletionRequest, model: str) -> None:
-        super().check_request(request, model)
-        if self.settings.option("allow_image_download"):
-            return
-        for message in request.messages:
-            if any(image.image_url is not None for image in message.images):
-                raise url_not_supported(self.name, model)
 
     # translation helpers -------------------------------------------------------------
     def _image_loader(self, request: CompletionRequest) -> ImageLoader | None:
