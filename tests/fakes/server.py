@@ -316,7 +316,7 @@ class FakeServer:
                     )
                 except Exception as exc:  # a bug in a fake: answer 599 so the test sees it
                     response = json_response({"fake_error": repr(exc)}, status=599)
-                keep_alive = await self._write_response(writer, response)
+                keep_alive = await self._write_response(writer, response, reader)
                 if not keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -327,10 +327,18 @@ class FakeServer:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _write_response(self, writer: asyncio.StreamWriter, response: Response) -> bool:
+    async def _write_response(
+        self, writer: asyncio.StreamWriter, response: Response, reader: asyncio.StreamReader
+    ) -> bool:
         pre = response.headers.pop("x-fake-delay", None)
         if pre:
-            await asyncio.sleep(float(pre))
+            # A client that timed out hangs up: stop waiting, so its connection closes now.
+            until = time.monotonic() + float(pre)
+            while time.monotonic() < until:
+                if reader.at_eof():
+                    writer.transport.abort()
+                    return False
+                await asyncio.sleep(min(0.02, max(0.0, until - time.monotonic())))
         if response.close_connection:
             writer.transport.abort()
             return False
