@@ -7,10 +7,12 @@ loop for async use, so its httpx2 async client never crosses loops. SDK retries 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import httpx2
@@ -38,7 +40,7 @@ from ...types import (
     EmbeddingResponse,
     StreamChunk,
 )
-from ..base import Provider
+from ..base import Provider, ProviderSettings, ProviderSpec
 from ._convert import (
     PROVIDER,
     StreamTranslator,
@@ -64,6 +66,29 @@ def _ssl_context() -> ssl.SSLContext:
         if not _ssl_contexts:
             _ssl_contexts.append(httpx2.create_ssl_context())
         return _ssl_contexts[0]
+
+
+def _close_at_loop_shutdown(http: httpx2.AsyncClient) -> AsyncGenerator[None, None]:
+    """Close an async client's connections when its event loop shuts down.
+
+    The cached async client keeps its loop alive through its open connections, so it is
+    never collected on its own. asyncio.run() (and any Runner) closes the async generators
+    still open on a loop before closing it: the generator returned here parks at its
+    ``yield`` on the running loop, and its ``finally`` closes the client on that loop.
+    """
+
+    async def closer() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await http.aclose()
+
+    parked = closer()
+    try:
+        parked.asend(None).send(None)  # the first step registers it with the running loop
+    except StopIteration:
+        pass
+    return parked
 
 
 # --------------------------------------------------------------------------- 3. errors
@@ -177,6 +202,12 @@ class MistralProvider(Provider):
     # Not documented as a count; 512 inputs per request is a conservative split size.
     embedding_batch_size = 512
 
+    def __init__(self, spec: ProviderSpec, settings: ProviderSettings) -> None:
+        super().__init__(spec, settings)
+        self._loop_closers: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
+        ] = weakref.WeakKeyDictionary()
+
     def _server_url(self) -> str | None:
         url = self.base_url
         if not url:
@@ -185,7 +216,7 @@ class MistralProvider(Provider):
         # The SDK adds "/v1/..." itself; accept an OpenAI-style base URL that ends in /v1.
         return url[: -len("/v1")] if url.endswith("/v1") else url
 
-    def _new_client(self) -> Mistral:
+    def _new_client(self, async_http: httpx2.AsyncClient | None = None) -> Mistral:
         # Both httpx2 clients are passed in so they share one SSL context: the SDK would
         # otherwise build two per Mistral object (one unused), each loading the CA store.
         context = _ssl_context()
@@ -194,7 +225,7 @@ class MistralProvider(Provider):
             server_url=self._server_url(),
             retry_config=None,
             client=httpx2.Client(follow_redirects=True, verify=context),
-            async_client=httpx2.AsyncClient(follow_redirects=True, verify=context),
+            async_client=async_http or httpx2.AsyncClient(follow_redirects=True, verify=context),
         )
 
     @override
@@ -203,7 +234,9 @@ class MistralProvider(Provider):
 
     @override
     def create_async_client(self) -> Mistral:
-        return self._new_client()
+        http = httpx2.AsyncClient(follow_redirects=True, verify=_ssl_context())
+        self._loop_closers[asyncio.get_running_loop()] = _close_at_loop_shutdown(http)
+        return self._new_client(async_http=http)
 
     @override
     def close(self) -> None:
