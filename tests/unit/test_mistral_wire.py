@@ -252,3 +252,34 @@ def test_closing_the_gate_closes_the_connection() -> None:
         while server.open_connections and time.monotonic() < deadline:
             time.sleep(0.02)
         assert server.open_connections == 0
+
+
+def test_unknown_keywords_are_dropped_with_a_warning(gate: LLMGate, fake: MistralFake) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gate.completion(MODEL, USER, user="u-1", seed=7, safe_prompt=True)
+    assert [str(w.message).split("'")[1] for w in caught] == ["user"]
+    assert caught[0].filename == __file__
+    sent = fake.last.json
+    assert "user" not in sent
+    assert (sent["random_seed"], sent["safe_prompt"]) == (7, True)
+
+
+def test_unknown_keywords_are_refused_when_strict(fake: MistralFake) -> None:
+    with LLMGate(strict_params=True, provider_options=options(fake.base_url)) as gate:
+        with pytest.raises(InvalidRequestError, match="logit_bias"):
+            gate.completion(MODEL, USER, logit_bias={"1": 2})
+        with pytest.raises(InvalidRequestError, match="logit_bias"):
+            list(gate.completion(MODEL, USER, stream=True, logit_bias={"1": 2}))
+    assert fake.requests == []
+
+
+def test_async_client_is_closed_when_its_loop_shuts_down() -> None:
+    with FakeServer(MistralFake()) as server:
+        with LLMGate(provider_options=options(server.url)) as gate:
+            for _ in range(2):
+                assert asyncio.run(gate.acompletion(MODEL, USER)).text
+                deadline = time.monotonic() + 3
+                while server.open_connections and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert server.open_connections == 0

@@ -19,7 +19,7 @@ import re
 import struct
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from mistralai.client.types.basemodel import Unset
@@ -180,7 +180,20 @@ def chat_kwargs(request: CompletionRequest, model: str) -> dict[str, Any]:
         kwargs["response_format"] = response_format_param(request.response_format)
     if request.timeout is not None:
         kwargs["timeout_ms"] = max(1, int(request.timeout * 1000))
-    kwargs.update(request.extra_kwargs)
+    extras = dict(request.extra_kwargs)
+    if "seed" in extras and "random_seed" not in extras:
+        extras["random_seed"] = extras.pop("seed")
+    kwargs.update(extras)
+    return kwargs
+
+
+def drop_unaccepted(
+    kwargs: dict[str, Any], accepted: Collection[str], *, strict: bool
+) -> dict[str, Any]:
+    """``kwargs`` without the keywords the SDK method does not take (warned, or refused)."""
+    for name in [k for k in kwargs if k not in accepted]:
+        _unsupported(name, strict=strict)
+        del kwargs[name]
     return kwargs
 
 

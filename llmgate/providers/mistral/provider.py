@@ -8,6 +8,7 @@ loop for async use, so its httpx2 async client never crosses loops. SDK retries 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import ssl
 import threading
@@ -17,6 +18,8 @@ from typing import Any
 
 import httpx2
 from mistralai.client import Mistral
+from mistralai.client.chat import Chat
+from mistralai.client.embeddings import Embeddings
 from mistralai.client.errors import (
     HTTPValidationError,
     MistralError,
@@ -45,6 +48,7 @@ from ._convert import (
     PROVIDER,
     StreamTranslator,
     chat_kwargs,
+    drop_unaccepted,
     embedding_kwargs,
     embedding_response_from_json,
     embedding_response_from_sdk,
@@ -53,6 +57,10 @@ from ._convert import (
 )
 
 __all__ = ["MistralProvider", "map_mistral_error"]
+
+# Keyword arguments the SDK calls take (the async twins take the same).
+CHAT_PARAMETERS = frozenset(inspect.signature(Chat.complete).parameters) - {"self", "stream"}
+EMBEDDING_PARAMETERS = frozenset(inspect.signature(Embeddings.create).parameters) - {"self"}
 
 REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
 
@@ -248,22 +256,30 @@ class MistralProvider(Provider):
     def _strict(self) -> bool:
         return bool(getattr(self, "strict_params", False))
 
+    def _chat_kwargs(self, request: CompletionRequest, model: str) -> dict[str, Any]:
+        kwargs = chat_kwargs(request, model)
+        return drop_unaccepted(kwargs, CHAT_PARAMETERS, strict=self._strict)
+
+    def _embedding_kwargs(self, request: EmbeddingRequest, model: str) -> dict[str, Any]:
+        kwargs = embedding_kwargs(request, model, strict=self._strict)
+        return drop_unaccepted(kwargs, EMBEDDING_PARAMETERS, strict=self._strict)
+
     # chat ------------------------------------------------------------------------------
     @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        kwargs = chat_kwargs(request, model)
+        kwargs = self._chat_kwargs(request, model)
         result = self.client.chat.complete(**kwargs)
         return response_from_sdk(result, model, prefill_of(kwargs["messages"]))
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        kwargs = chat_kwargs(request, model)
+        kwargs = self._chat_kwargs(request, model)
         result = await self.async_client.chat.complete_async(**kwargs)
         return response_from_sdk(result, model, prefill_of(kwargs["messages"]))
 
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
-        kwargs = chat_kwargs(request, model)
+        kwargs = self._chat_kwargs(request, model)
         translator = StreamTranslator(model, prefill_of(kwargs["messages"]))
         events = self.client.chat.stream(**kwargs)
         try:
@@ -279,7 +295,7 @@ class MistralProvider(Provider):
 
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
-        kwargs = chat_kwargs(request, model)
+        kwargs = self._chat_kwargs(request, model)
         translator = StreamTranslator(model, prefill_of(kwargs["messages"]))
         events = await self.async_client.chat.stream_async(**kwargs)
         try:
@@ -296,7 +312,7 @@ class MistralProvider(Provider):
     # embeddings ------------------------------------------------------------------------
     @override
     def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        kwargs = embedding_kwargs(request, model, strict=self._strict)
+        kwargs = self._embedding_kwargs(request, model)
         try:
             result = self.client.embeddings.create(**kwargs)
         except ResponseValidationError as exc:
@@ -307,7 +323,7 @@ class MistralProvider(Provider):
 
     @override
     async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        kwargs = embedding_kwargs(request, model, strict=self._strict)
+        kwargs = self._embedding_kwargs(request, model)
         try:
             result = await self.async_client.embeddings.create_async(**kwargs)
         except ResponseValidationError as exc:
