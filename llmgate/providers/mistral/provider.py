@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import httpx2
+import pydantic
 from mistralai.client import Mistral
 from mistralai.client.chat import Chat
 from mistralai.client.embeddings import Embeddings
@@ -32,6 +33,7 @@ from ..._errors import header, make_provider_error
 from ..._registry import Capabilities
 from ...exceptions import (
     BadRequestError,
+    InvalidRequestError,
     LLMGateError,
     ProviderAPIError,
     ProviderConnectionError,
@@ -193,6 +195,8 @@ def map_mistral_error(exc: BaseException, model: str) -> LLMGateError | None:
             body=body if body is not None else exc.body,
             cls=BadRequestError if isinstance(exc, HTTPValidationError) else None,
         )
+    if isinstance(exc, pydantic.ValidationError):
+        return InvalidRequestError(f"the mistralai SDK refused the request: {exc}")
     if isinstance(exc, NoResponseError):
         return ProviderConnectionError(
             f"no response from Mistral: {exc.message}", provider=PROVIDER, model=model
