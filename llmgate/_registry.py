@@ -192,8 +192,24 @@ BUILTIN_SPECS: tuple[ProviderSpec, ...] = (
         sdk_package="mistralai",
         env_keys=("MISTRAL_API_KEY",),
         base_url_env=("MISTRAL_BASE_URL",),
-        prefixes=("mistral-", "codestral-", "pixtral-", "magistral-", "ministral-", "open-mistral"),
+        default_base_url="https://api.mistral.ai",
+        prefixes=(
+            "mistral-",
+            "codestral-",
+            "devstral-",
+            "pixtral-",
+            "magistral-",
+            "ministral-",
+            "voxtral-",
+            "open-mistral",
+            "open-mixtral",
+        ),
         capabilities=Capabilities(embeddings=True, prefill=True, reasoning=True),
+        model_capabilities=(
+            ("codestral-*", {"vision": False}),
+            ("open-mistral-*", {"vision": False}),
+            ("open-mixtral-*", {"vision": False}),
+        ),
         description="Mistral La Plateforme",
     ),
     ProviderSpec(
@@ -245,9 +261,7 @@ BUILTIN_SPECS: tuple[ProviderSpec, ...] = (
     _preset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
     _preset("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
     _preset("xai", "https://api.x.ai/v1", "XAI_API_KEY"),
-    _preset(
-        "perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY", caps=_CHAT_ONLY_CAPS
-    ),
+    _preset("perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY", caps=_CHAT_ONLY_CAPS),
     _preset("cerebras", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", caps=_CHAT_ONLY_CAPS),
     _preset("vllm", "http://localhost:8000/v1", "VLLM_API_KEY", key_required=False),
     _preset("lmstudio", "http://localhost:1234/v1", "LMSTUDIO_API_KEY", key_required=False),
