@@ -22,6 +22,7 @@ from llmgate.exceptions import (
     InvalidRequestError,
     ProviderAPIError,
     ServerError,
+    VisionNotSupported,
 )
 from tests.fakes.mistral import MistralFake, RawChat, fake_vector
 from tests.fakes.server import EmbeddingReply, FakeServer, FakeToolCall, Fault, Reply
@@ -283,3 +284,24 @@ def test_async_client_is_closed_when_its_loop_shuts_down() -> None:
                 while server.open_connections and time.monotonic() < deadline:
                     time.sleep(0.02)
                 assert server.open_connections == 0
+
+
+@pytest.mark.parametrize(
+    "bare",
+    [
+        "mistral-small-latest",
+        "magistral-medium-latest",
+        "devstral-small-latest",
+        "open-mixtral-8x22b",
+    ],
+)
+def test_bare_names_resolve_to_mistral(bare: str) -> None:
+    spec, model = LLMGate().registry.resolve(bare)
+    assert (spec.name, model) == ("mistral", bare)
+
+
+def test_text_only_models_refuse_images_before_sending(gate: LLMGate, fake: MistralFake) -> None:
+    image = {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}
+    with pytest.raises(VisionNotSupported):
+        gate.completion("mistral/codestral-latest", [{"role": "user", "content": [image]}])
+    assert fake.requests == []
