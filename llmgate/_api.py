@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from ._batch import ProgressCallback
 from ._gate import LLMGate
 from .middleware.base import BaseMiddleware
 from .types import BatchResult, CompletionRequest, EmbeddingResponse
+
+if TYPE_CHECKING:
+    from ._batch import ProgressCallback
 
 _M = TypeVar("_M", bound=BaseModel)
 _default: LLMGate | None = None

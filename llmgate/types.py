@@ -40,7 +40,7 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------- content
@@ -247,7 +247,7 @@ class Message(_Model):
     conversation sent back to the same vendor round-trips exactly.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
@@ -358,7 +358,7 @@ class CompletionResponse(_Model):
     adds up every attempt's tokens, failed stream attempts included.
     """
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     id: str = ""
     model: str
@@ -416,7 +416,7 @@ class StreamChunk(_Model):
     (a UI should clear what it showed). ``parsed`` holds the partial structured object so far.
     """
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     id: str = ""
     model: str = ""
@@ -440,7 +440,7 @@ class StreamChunk(_Model):
 class CompletionRequest(_Model):
     """Everything a completion needs. ``api_key`` is a secret: it never shows in a repr."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     model: str | list[str]
     messages: list[Message]
@@ -514,7 +514,7 @@ class EmbeddingRequest(_Model):
 
 
 class EmbeddingResponse(_Model):
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     embeddings: list[list[float]]
     model: str
@@ -535,7 +535,7 @@ class EmbeddingResponse(_Model):
 class BatchError(_Model):
     """A failed batch item: its position in the input, the error's class name and message."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, defer_build=True)
 
     index: int
     error_type: str
