@@ -79,7 +79,9 @@ def image_part(image: ImagePart, load_url: ImageLoader) -> gt.Part:
     assert image.image_url is not None
     url = image.image_url.url
     if is_file_uri(url):
-        return gt.Part.from_uri(file_uri=url, mime_type=mimetypes.guess_type(url)[0])
+        # The Files API knows the uploaded file's type; a guess is sent only if there is one.
+        mime_type = mimetypes.guess_type(url)[0]
+        return gt.Part(file_data=gt.FileData(file_uri=url, mime_type=mime_type))
     data, mime_type = load_url(url)
     return gt.Part.from_bytes(data=data, mime_type=mime_type)
 
@@ -389,7 +391,8 @@ _PLAIN_TEXT_FIELDS = frozenset({"text", "thought", "thought_signature"})
 
 
 def _plain_text(part: gt.Part) -> bool:
-    return part.text is not None and part.model_fields_set <= _PLAIN_TEXT_FIELDS
+    """Text, thought text or a bare signature: parts a stream may split and we may merge."""
+    return part.model_fields_set <= _PLAIN_TEXT_FIELDS
 
 
 class CandidateOutput:

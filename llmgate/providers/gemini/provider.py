@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from google.genai import Client
@@ -41,6 +42,32 @@ from ._convert import (
 )
 
 DEFAULT_TIMEOUT_SECONDS = 600.0
+
+# The HTTP responses an async stream opened in the current task, noted by an httpx2 hook.
+_stream_responses: ContextVar[list[Any] | None] = ContextVar(
+    "llmgate_gemini_stream_responses", default=None
+)
+
+
+async def _note_stream_response(response: Any) -> None:
+    """httpx2 response hook: remember the response an async stream is about to read.
+
+    google-genai's async stream keeps its HTTP response in a reference cycle, so closing
+    its generator does not close the response until the garbage collector runs; the
+    provider closes the noted response itself, so an abandoned stream frees its connection.
+    """
+    opened = _stream_responses.get()
+    if opened is not None:
+        opened.append(response)
+
+
+async def _next_event(
+    events: AsyncIterator[gt.GenerateContentResponse],
+) -> gt.GenerateContentResponse | None:
+    try:
+        return await events.__anext__()
+    except StopAsyncIteration:
+        return None
 
 
 def _downloads(request: CompletionRequest) -> bool:
@@ -85,6 +112,7 @@ class GeminiProvider(Provider):
             api_version=self.settings.option("api_version"),
             timeout=round(DEFAULT_TIMEOUT_SECONDS * 1000),
             retry_options=gt.HttpRetryOptions(attempts=1),
+            async_client_args={"event_hooks": {"response": [_note_stream_response]}},
         )
         return Client(api_key=self.api_key(), vertexai=False, http_options=options)
 
@@ -164,18 +192,30 @@ class GeminiProvider(Provider):
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
         kwargs = await self._akwargs(request, model)
-        events = await self.async_client.models.generate_content_stream(model=model, **kwargs)
+        opened: list[Any] = []
+        events: AsyncIterator[gt.GenerateContentResponse] | None = None
         translator = StreamTranslator(model)
         try:
-            async for event in events:
+            _stream_responses.set(opened)
+            try:
+                events = await self.async_client.models.generate_content_stream(
+                    model=model, **kwargs
+                )
+                event = await _next_event(events)  # sends the request
+            finally:
+                _stream_responses.set(None)
+            while event is not None:
                 chunk = translator.feed(event)
                 if chunk is not None:
                     yield chunk
+                event = await _next_event(events)
             yield translator.finish()
         finally:
             aclose = getattr(events, "aclose", None)
             if aclose is not None:
                 await aclose()
+            for response in opened:
+                await response.aclose()
 
     @override
     def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
