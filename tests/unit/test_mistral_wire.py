@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from mistralai.client import Mistral
 
 from llmgate import LLMGate
 from llmgate.exceptions import (
@@ -24,6 +25,7 @@ from llmgate.exceptions import (
     ServerError,
     VisionNotSupported,
 )
+from llmgate.providers.mistral._convert import chat_kwargs
 from tests.fakes.mistral import MistralFake, RawChat, fake_vector
 from tests.fakes.server import EmbeddingReply, FakeServer, FakeToolCall, Fault, Reply
 
@@ -305,3 +307,52 @@ def test_text_only_models_refuse_images_before_sending(gate: LLMGate, fake: Mist
     with pytest.raises(VisionNotSupported):
         gate.completion("mistral/codestral-latest", [{"role": "user", "content": [image]}])
     assert fake.requests == []
+
+
+def test_sdk_models_put_the_same_json_on_the_wire(gate: LLMGate, fake: MistralFake) -> None:
+    """The provider hands the SDK its own models; the SDK given plain dicts sends the same."""
+    native = [
+        {"type": "thinking", "thinking": [{"type": "text", "text": "hmm"}], "signature": "s"},
+        {"type": "text", "text": "Let me look."},
+    ]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "https://x.test/a.png", "detail": "high"},
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": "Let me look.",
+            "provider_details": {"mistral": {"content": native}},
+            "tool_calls": [{"id": "c1", "name": "get_time", "arguments": {"city": "Oslo"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "09:00"},
+    ]
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "description": "Local time",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    schema = {"title": "Answer", "type": "object", "properties": {"t": {"type": "string"}}}
+    options_ = {"tools": [tool], "tool_choice": "get_time", "response_format": schema}
+    fake.push(Reply(text='{"t": "9"}'), Reply(text='{"t": "9"}'))
+    gate.completion(MODEL, messages, max_tokens=9, **options_)
+    via_llmgate = fake.last.json
+
+    request = gate.build_request(MODEL, messages, max_tokens=9, **options_)
+    kwargs = chat_kwargs(request, "mistral-large-latest")
+    raw = Mistral(api_key="fake-mistral-key", server_url=fake.base_url, retry_config=None)
+    with raw:
+        raw.chat.complete(**kwargs)
+    assert via_llmgate == fake.last.json
+    assert via_llmgate["messages"][2]["content"] == native
