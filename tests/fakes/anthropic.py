@@ -446,7 +446,7 @@ TARGETS = [
     Target(
         id="anthropic",
         make_vendor=AnthropicFake,
-        model="anthropic/claude-sonnet-4-5",
+        model="anthropic/claude-sonnet-4-6",
         gate_kwargs=_gate_kwargs,
         wire=AnthropicWire(),
         embedding_model=None,

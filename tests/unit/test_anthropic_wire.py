@@ -24,11 +24,11 @@ from llmgate.exceptions import (
 from tests.fakes.anthropic import FAKE_API_KEY, AnthropicFake
 from tests.fakes.server import FakeServer, FakeToolCall, Fault, Reply
 
-MODEL = "anthropic/claude-sonnet-4-5"
+MODEL = "anthropic/claude-sonnet-4-6"
 USER = [{"role": "user", "content": "Hi"}]
 NO_RETRIES = RetryPolicy(max_retries=0)
 
-# The SDK warns that claude-sonnet-4-5 is deprecated; not what these tests are about.
+# The SDK warns that claude-sonnet-4-6 is deprecated; not what these tests are about.
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
 

@@ -21,7 +21,7 @@ def registry() -> Registry:
     ("model", "provider", "vendor_model"),
     [
         ("openai/gpt-4o", "openai", "gpt-4o"),
-        ("anthropic/claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5"),
+        ("anthropic/claude-sonnet-4-6", "anthropic", "claude-sonnet-4-6"),
         ("openrouter/meta-llama/llama-3-70b", "openrouter", "meta-llama/llama-3-70b"),
         (
             "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
