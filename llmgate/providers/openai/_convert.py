@@ -57,14 +57,6 @@ def drop_parameter(name: str, provider: str, *, strict: bool, why: str = "") -> 
     warnings.warn(message, DroppedParameterWarning, stacklevel=4)
 
 
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(getattr(part, "text", "") for part in content)
-
-
 def _user_content(message: Message) -> str | list[dict[str, Any]]:
     if not message.images:
         return message.text
@@ -162,20 +154,12 @@ _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 def wire_response_format(response_format: Any) -> dict[str, Any]:
-    """OpenAI's native structured output: a strict json_schema when the dialect helper exists."""
+    """OpenAI's native structured output: a strict json_schema in OpenAI's strict dialect."""
     if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
         return {"type": "json_object"}
-    schema = _structured.json_schema(response_format)
+    schema = _structured.strict_schema(_structured.json_schema(response_format))
     name = _SCHEMA_NAME.sub("_", _structured.schema_name(response_format))[:64] or "response"
-    make_strict: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(
-        _structured, "strict_schema", None
-    )
-    if make_strict is not None:
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": name, "schema": make_strict(schema), "strict": True},
-        }
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
 def sdk_parameters(method: Callable[..., Any]) -> frozenset[str]:
