@@ -22,6 +22,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -318,11 +319,19 @@ class LLMGate:
 
         def call(ctx: CallContext) -> CompletionResponse:
             assert isinstance(ctx.request, CompletionRequest)
-            request = ctx.request
-            response = _with_retries(
-                provider, model, policy, ctx, lambda: provider.complete(request, model)
-            )
-            return _finish(request, response)
+            validation = _ValidationRetries(ctx.request)
+            while True:
+                request = validation.request
+                ctx.attempts, before = 0, ctx.attempts
+                try:
+                    response = _with_retries(
+                        provider, model, policy, ctx, partial(provider.complete, request, model)
+                    )
+                finally:
+                    ctx.attempts += before
+                final = validation.settle(response, ctx.attempts)
+                if final is not None:
+                    return final
 
         result: CompletionResponse = run_chain(chain, ctx, call)
         return result
@@ -389,11 +398,19 @@ class LLMGate:
 
         async def call(ctx: CallContext) -> CompletionResponse:
             assert isinstance(ctx.request, CompletionRequest)
-            request = ctx.request
-            response = await _awith_retries(
-                provider, model, policy, ctx, lambda: provider.acomplete(request, model)
-            )
-            return _finish(request, response)
+            validation = _ValidationRetries(ctx.request)
+            while True:
+                request = validation.request
+                ctx.attempts, before = 0, ctx.attempts
+                try:
+                    response = await _awith_retries(
+                        provider, model, policy, ctx, partial(provider.acomplete, request, model)
+                    )
+                finally:
+                    ctx.attempts += before
+                final = validation.settle(response, ctx.attempts)
+                if final is not None:
+                    return final
 
         result: CompletionResponse = await arun_chain(chain, ctx, call)
         return result
@@ -589,6 +606,57 @@ def _finish(request: CompletionRequest, response: CompletionResponse) -> Complet
     if wants_parse and (response.text or not response.tool_calls):
         response.parsed = _structured.parse_output(response.text, request.response_format)
     return response
+
+
+class _ValidationRetries:
+    """Opt-in re-asking (``max_validation_retries``) when structured output fails validation.
+
+    Each failed answer is sent back with the validation errors; the usage and attempts of
+    every try are added to the final response (or to the error when all tries failed).
+    """
+
+    def __init__(self, request: CompletionRequest) -> None:
+        self.request = request
+        self.left = request.max_validation_retries
+        self.usage = TokenUsage()
+
+    def settle(self, response: CompletionResponse, attempts: int) -> CompletionResponse | None:
+        """The final response, or None when the model must be asked again."""
+        try:
+            final = _finish(self.request, response)
+        except StructuredOutputError as error:
+            self.usage = self.usage + response.usage
+            if self.left <= 0:
+                error.usage = self.usage
+                error.attempts = attempts
+                raise
+            self.left -= 1
+            self.request = _reask(self.request, response.text, error)
+            return None
+        final.usage = self.usage + final.usage
+        final.attempts = attempts
+        return final
+
+
+def _reask(
+    request: CompletionRequest, answer: str, error: StructuredOutputError
+) -> CompletionRequest:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())) or 'value'}: {e.get('msg')}"
+        if isinstance(e, dict)
+        else str(e)
+        for e in (error.errors or [])[:10]
+    )
+    correction = (
+        "Your previous answer did not match the required JSON schema "
+        f"({problems or error}). Reply again with only the corrected JSON."
+    )
+    messages = [
+        *request.messages,
+        Message(role="assistant", content=answer),
+        Message(role="user", content=correction),
+    ]
+    return request.model_copy(update={"messages": messages})
 
 
 def _parsed(response: CompletionResponse, response_format: type[_M]) -> _M:

@@ -225,6 +225,8 @@ class StructuredOutputError(LLMGateError):
         super().__init__(message)
         self.raw_text = raw_text
         self.errors = errors
+        self.usage: Any = None  # TokenUsage of every attempt, set by the gate
+        self.attempts = 1
 
 
 class BatchTimeoutError(LLMGateError, TimeoutError):

@@ -456,6 +456,7 @@ class CompletionRequest(_Model):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     response_format: Any = None
+    max_validation_retries: int = 0
     timeout: float | None = None
     max_retries: int | None = None
     stream_fallback_mode: Literal["restart", "prefill", "user_turn"] = "restart"
