@@ -16,6 +16,7 @@ from llmgate.exceptions import (
     InvalidRequestError,
     ProviderTimeoutError,
     RateLimitError,
+    ServerError,
 )
 from llmgate.types import CompletionResponse
 from tests.fakes.openai import OpenAIFake
@@ -184,6 +185,32 @@ def test_error_body_with_status_200(raw_server: FakeServer) -> None:
     with raw_gate(raw_server) as gate, pytest.raises(RateLimitError) as info:
         gate.completion("openai/gpt-4o-mini", USER)
     assert info.value.request_id == "req-or"
+
+
+def test_stream_request_answered_with_plain_json(raw_server: FakeServer) -> None:
+    vendor = raw_server.vendor
+    assert isinstance(vendor, ScriptedBodies)
+    message = {
+        "role": "assistant",
+        "content": "Hi",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ],
+    }
+    body = {
+        "id": "j1",
+        "model": "m",
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+    }
+    vendor.responses.append(json_response({**body, "usage": USAGE}))
+    vendor.responses.append(json_response({"error": {"message": "busy", "type": "server_error"}}))
+    with raw_gate(raw_server) as gate:
+        response = gate.completion("openai/gpt-4o-mini", USER, stream=True).until_done()
+        assert response.text == "Hi" and response.finish_reason == "tool_calls"
+        assert [c.id for c in response.tool_calls or []] == ["c1"]
+        assert response.usage.total_tokens == 6
+        with pytest.raises(ServerError, match="busy"):
+            gate.completion("openai/gpt-4o-mini", USER, stream=True)
 
 
 def test_read_timeout_while_streaming(fake: FakeVendor) -> None:

@@ -295,7 +295,7 @@ def check_error(payload: Any, headers: Any = None) -> None:
         error = payload.get("error")
         if error:
             raise WireError(error, headers=headers)
-    elif payload is not None and not isinstance(payload, Mapping):
+    else:
         raise MalformedFrame(f"expected a JSON object from the server, got {payload!r:.200}")
 
 
@@ -443,6 +443,21 @@ def response_from_wire(data: Mapping[str, Any], *, provider: str, model: str) ->
         usage=usage_from_wire(data.get("usage")) or TokenUsage(),
         provider_details=details,
     )
+
+
+def completion_as_chunk(data: Any) -> dict[str, Any]:
+    """A whole ``chat.completion`` body as one chunk, for servers that answer a stream request
+    with plain JSON; an error body raises."""
+    check_error(data)
+    choices = [
+        {
+            "index": choice.get("index", position),
+            "delta": choice.get("message") or {},
+            "finish_reason": choice.get("finish_reason"),
+        }
+        for position, choice in enumerate(data.get("choices") or ())
+    ]
+    return {**data, "choices": choices}
 
 
 class ChunkTranslator:

@@ -45,6 +45,7 @@ from ._convert import (
     WireError,
     chat_kwargs,
     check_error,
+    completion_as_chunk,
     embedding_kwargs,
     embeddings_from_wire,
     load_json,
@@ -185,6 +186,11 @@ def map_openai_error(exc: BaseException, *, provider: str, model: str) -> LLMGat
 
 
 # --------------------------------------------------------------------------- 4. the class
+
+
+def _is_json(http: httpx2.Response) -> bool:
+    """A JSON body where a stream was asked for: a server that ignored ``stream`` or failed."""
+    return http.headers.get("content-type", "").startswith("application/json")
 
 
 def _drain(pieces: Iterator[bytes]) -> None:
@@ -344,6 +350,10 @@ class OpenAIProvider(Provider):
         decoder = SSEDecoder(http.headers)
         translator = ChunkTranslator(provider=self.name, model=model)
         try:
+            if _is_json(http):
+                yield from translator.feed(completion_as_chunk(load_json(http.read())))
+                yield from translator.finish()
+                return
             pieces = http.iter_bytes()
             for piece in pieces:
                 for payload in decoder.feed(piece):
@@ -368,6 +378,12 @@ class OpenAIProvider(Provider):
         decoder = SSEDecoder(http.headers)
         translator = ChunkTranslator(provider=self.name, model=model)
         try:
+            if _is_json(http):
+                for chunk in translator.feed(completion_as_chunk(load_json(await http.aread()))):
+                    yield chunk
+                for chunk in translator.finish():
+                    yield chunk
+                return
             pieces = http.aiter_bytes()
             async for piece in pieces:
                 for payload in decoder.feed(piece):
