@@ -395,13 +395,31 @@ def _plain_text(part: gt.Part) -> bool:
     return part.model_fields_set <= _PLAIN_TEXT_FIELDS
 
 
+class _TextRun:
+    """Adjacent text (or thought) parts, joined once when the native parts are dumped."""
+
+    __slots__ = ("pieces", "signature", "thought")
+
+    def __init__(self, thought: bool) -> None:
+        self.thought = thought
+        self.pieces: list[str] = []
+        self.signature: bytes | None = None
+
+    def part(self) -> gt.Part:
+        return gt.Part(
+            text="".join(self.pieces),
+            thought=True if self.thought else None,
+            thought_signature=self.signature,
+        )
+
+
 class CandidateOutput:
     """One candidate's parts, added in order (whole at once, or event by event).
 
     Yields the text, reasoning and tool-call pieces of each part, and keeps the native
-    parts (adjacent text merged, so a stream keeps what a single response holds) for
-    ``message.provider_details["gemini"]`` when they carry what the unified message cannot:
-    thought signatures, native call ids, other part kinds.
+    parts for ``message.provider_details["gemini"]`` when they carry what the unified
+    message cannot: thought signatures, native call ids, other part kinds. Adjacent text
+    parts are merged (up to a signature), so a stream keeps what one whole response holds.
     """
 
     def __init__(self, response_id: str | None) -> None:
@@ -409,7 +427,7 @@ class CandidateOutput:
         self.text: list[str] = []
         self.reasoning: list[str] = []
         self.tool_calls: list[ToolCall] = []
-        self.parts: list[gt.Part] = []
+        self._kept: list[_TextRun | gt.Part] = []
         self._needs_parts = False
 
     def add(self, part: gt.Part) -> tuple[str, str, ToolCallDelta | None]:
@@ -442,30 +460,28 @@ class CandidateOutput:
     def _keep(self, part: gt.Part) -> None:
         if part.thought_signature or (part.function_call and part.function_call.id):
             self._needs_parts = True
-        if not _plain_text(part) and part.function_call is None:
-            self._needs_parts = True
-        if _plain_text(part):
-            last = self.parts[-1] if self.parts else None
-            mergeable = (
-                last is not None
-                and _plain_text(last)
-                and bool(last.thought) == bool(part.thought)
-                and not last.thought_signature
-            )
-            if last is not None and mergeable:
-                merged = last.model_copy(update={"text": (last.text or "") + (part.text or "")})
-                if part.thought_signature:
-                    merged.thought_signature = part.thought_signature
-                self.parts[-1] = merged
-                return
+        if not _plain_text(part):
+            if part.function_call is None:
+                self._needs_parts = True
+            self._kept.append(part)
+            return
+        last = self._kept[-1] if self._kept else None
+        thought = bool(part.thought)
+        if not isinstance(last, _TextRun) or last.thought != thought or last.signature:
             if not part.text and not part.thought_signature:
                 return
-        self.parts.append(part)
+            last = _TextRun(thought)
+            self._kept.append(last)
+        if part.text:
+            last.pieces.append(part.text)
+        if part.thought_signature:
+            last.signature = part.thought_signature
 
     def details(self) -> dict[str, Any] | None:
         if not self._needs_parts:
             return None
-        dumped = [part.model_dump(mode="json", exclude_none=True) for part in self.parts]
+        parts = [item.part() if isinstance(item, _TextRun) else item for item in self._kept]
+        dumped = [part.model_dump(mode="json", exclude_none=True) for part in parts]
         return {PROVIDER: {"parts": dumped}}
 
     def message(self) -> Message:
