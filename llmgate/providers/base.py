@@ -20,7 +20,7 @@ import contextlib
 import inspect
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -97,6 +97,27 @@ async def close_async_client(client: Any) -> None:
             await exit_(None, None, None)
 
 
+def _close_at_loop_shutdown(provider: Provider, client: Any) -> AsyncGenerator[None, None]:
+    """Close an async SDK client when the event loop that owns it shuts down.
+
+    A cached async client keeps its loop alive through its open connections, so nothing
+    collects it. ``asyncio.run()`` closes the async generators still open on a loop before
+    closing the loop: the generator returned here is parked at its ``yield`` on the running
+    loop (the first step registers it there), and its ``finally`` closes the client.
+    """
+
+    async def closer() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await provider.close_async_client(client)
+
+    parked = closer()
+    with contextlib.suppress(StopIteration):
+        parked.asend(None).send(None)
+    return parked
+
+
 class Provider:
     """Base of every provider. Subclasses override the calls they support."""
 
@@ -110,6 +131,9 @@ class Provider:
         self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
             weakref.WeakKeyDictionary()
         )
+        self._loop_closers: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
+        ] = weakref.WeakKeyDictionary()
 
     @override
     def __repr__(self) -> str:
@@ -167,6 +191,7 @@ class Provider:
                 if client is None:
                     client = self.create_async_client()
                     self._async_clients[loop] = client
+                    self._loop_closers[loop] = _close_at_loop_shutdown(self, client)
         return client
 
     def close(self) -> None:
@@ -180,10 +205,18 @@ class Provider:
 
     async def aclose(self) -> None:
         """Close the running loop's async client (awaiting it), then the sync one."""
-        client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await close_async_client(client)
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.pop(loop, None)
+        closer = self._loop_closers.pop(loop, None)
+        if closer is not None:
+            await closer.aclose()
+        elif client is not None:
+            await self.close_async_client(client)
         self.close()
+
+    async def close_async_client(self, client: Any) -> None:
+        """Release one async SDK client; override when the SDK has no close method."""
+        await close_async_client(client)
 
     # checks before any request -----------------------------------------------------
     def check_request(self, request: CompletionRequest, model: str) -> None:

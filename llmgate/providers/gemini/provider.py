@@ -118,11 +118,9 @@ class GeminiProvider(Provider):
 
     @override
     def create_async_client(self) -> Any:
-        # Provider.async_client calls this holding the client lock that the ``client``
-        # property takes too, so the shared Client is built here directly.
-        if self._client is None:
-            self._client = self.create_client()
-        return self._client.aio
+        # One Client per event loop: its .aio pool belongs to the loop that made it, and
+        # the base class closes it when that loop shuts down.
+        return self.create_client().aio
 
     @property
     def _strict(self) -> bool:

@@ -7,13 +7,11 @@ loop for async use, so its httpx2 async client never crosses loops. SDK retries 
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import ssl
 import threading
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import httpx2
@@ -113,29 +111,6 @@ def _ssl_context() -> ssl.SSLContext:
         if not _ssl_contexts:
             _ssl_contexts.append(httpx2.create_ssl_context())
         return _ssl_contexts[0]
-
-
-def _close_at_loop_shutdown(http: httpx2.AsyncClient) -> AsyncGenerator[None, None]:
-    """Close an async client's connections when its event loop shuts down.
-
-    The cached async client keeps its loop alive through its open connections, so it is
-    never collected on its own. asyncio.run() (and any Runner) closes the async generators
-    still open on a loop before closing it: the generator returned here parks at its
-    ``yield`` on the running loop, and its ``finally`` closes the client on that loop.
-    """
-
-    async def closer() -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            await http.aclose()
-
-    parked = closer()
-    try:
-        parked.asend(None).send(None)  # the first step registers it with the running loop
-    except StopIteration:
-        pass
-    return parked
 
 
 # --------------------------------------------------------------------------- 3. errors
@@ -253,9 +228,6 @@ class MistralProvider(Provider):
 
     def __init__(self, spec: ProviderSpec, settings: ProviderSettings) -> None:
         super().__init__(spec, settings)
-        self._loop_closers: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
-        ] = weakref.WeakKeyDictionary()
 
     def _server_url(self) -> str | None:
         url = self.base_url
@@ -284,8 +256,14 @@ class MistralProvider(Provider):
     @override
     def create_async_client(self) -> Mistral:
         http = httpx2.AsyncClient(follow_redirects=True, verify=_ssl_context())
-        self._loop_closers[asyncio.get_running_loop()] = _close_at_loop_shutdown(http)
         return self._new_client(async_http=http)
+
+    @override
+    async def close_async_client(self, client: Any) -> None:
+        # Mistral's own exit leaves a client it was given open: close the httpx2 one here.
+        http = client.sdk_configuration.async_client
+        if http is not None:
+            await http.aclose()
 
     @override
     def close(self) -> None:
