@@ -490,7 +490,7 @@ class LLMGate:
 
         def call(ctx: CallContext) -> EmbeddingResponse:
             assert isinstance(ctx.request, EmbeddingRequest)
-            parts = _split_embedding(ctx.request, provider)
+            parts = _split_embedding(ctx.request, provider, vendor_model)
             if len(parts) == 1:
                 return _with_retries(
                     provider,
@@ -536,7 +536,7 @@ class LLMGate:
 
         async def call(ctx: CallContext) -> EmbeddingResponse:
             assert isinstance(ctx.request, EmbeddingRequest)
-            parts = _split_embedding(ctx.request, provider)
+            parts = _split_embedding(ctx.request, provider, vendor_model)
             gate = asyncio.Semaphore(EMBED_CONCURRENCY)
 
             async def one(part: EmbeddingRequest) -> EmbeddingResponse:
@@ -675,13 +675,27 @@ def _close(iterator: Any) -> None:
         closer()
 
 
+_SECRET_OPTION_WORDS = ("key", "secret", "token", "password")
+
+
 def _map_error(provider: Provider, exc: BaseException, model: str) -> LLMGateError:
-    """The provider's mapping, with the call's API key cut out of the message if echoed."""
+    """The provider's mapping, with any credential the vendor echoed cut out of the message."""
     error = provider.map_error(exc, model)
-    secret = provider.settings.api_key or provider.spec.env_api_key()
-    if secret and isinstance(error, ProviderError) and secret in error.message:
-        error.message = error.message.replace(secret, "[redacted]")
-        error.args = (error.message,)
+    if not isinstance(error, ProviderError):
+        return error
+    settings = provider.settings
+    secrets = [settings.api_key, provider.spec.env_api_key()] + [
+        value
+        for name, value in settings.options
+        if isinstance(value, str) and any(word in name for word in _SECRET_OPTION_WORDS)
+    ]
+    message = error.message
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in message:
+            message = message.replace(secret, "[redacted]")
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
     return error
 
 
@@ -857,8 +871,10 @@ async def _astructured_stream(
         await _aclose(chunks)
 
 
-def _split_embedding(request: EmbeddingRequest, provider: Provider) -> list[EmbeddingRequest]:
-    size = getattr(provider, "embedding_batch_size", None)
+def _split_embedding(
+    request: EmbeddingRequest, provider: Provider, model: str
+) -> list[EmbeddingRequest]:
+    size = provider.embedding_batch_size_for(model)
     if not size or len(request.input) <= size:
         return [request]
     return [

@@ -122,6 +122,7 @@ class Provider:
     """Base of every provider. Subclasses override the calls they support."""
 
     capabilities: ClassVar[Capabilities] = Capabilities()
+    embedding_batch_size: ClassVar[int | None] = None  # inputs per request; None: no limit
 
     def __init__(self, spec: ProviderSpec, settings: ProviderSettings) -> None:
         self.spec = spec
@@ -163,6 +164,10 @@ class Provider:
 
     def capabilities_for(self, model: str) -> Capabilities:
         return self.spec.capabilities_for(model)
+
+    def embedding_batch_size_for(self, model: str) -> int | None:
+        """How many texts one embedding request may carry; the gate splits larger inputs."""
+        return self.embedding_batch_size
 
     # clients -----------------------------------------------------------------------
     def create_client(self) -> Any:

@@ -42,7 +42,7 @@ def test_embed_many_in_order(gate: LLMGate, fake: FakeVendor, target: Target) ->
     response = gate.embed(model, texts)
     assert len(response.embeddings) == 3
     sent = [t for r in fake.requests for t in target.wire.embedding_inputs(r)]
-    assert sent == texts
+    assert sorted(sent) == texts  # vendors limited to one text a call get them concurrently
     assert len({tuple(v) for v in response.embeddings}) == 3
 
 

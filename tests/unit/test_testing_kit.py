@@ -102,3 +102,27 @@ def test_block_network_allows_loopback() -> None:
 def test_pytest_fixtures(llmgate_mock: object, llmgate_block_network: None) -> None:
     llmgate_mock.push("from the fixture")  # type: ignore[attr-defined]
     assert llmgate.completion("mock/a", USER).text == "from the fixture"
+
+
+def test_large_embedding_input_is_split_and_kept_in_order() -> None:
+    texts = [f"text {i}" for i in range(600)]  # the mock takes 256 a request
+    response = llmgate.embed("mock/e", texts, dimensions=4)
+    assert response.embeddings == [deterministic_vector(t, 4) for t in texts]
+    assert response.provider_details == {"requests": 3}
+    assert response.usage.prompt_tokens == sum(
+        llmgate.embed("mock/e", t).usage.prompt_tokens for t in texts[:1]
+    ) + sum(llmgate.embed("mock/e", t).usage.prompt_tokens for t in texts[1:])
+
+
+async def test_large_embedding_input_async() -> None:
+    texts = [f"t{i}" for i in range(513)]
+    response = await llmgate.aembed("mock/e", texts, dimensions=4)
+    assert response.embeddings == [deterministic_vector(t, 4) for t in texts]
+
+
+def test_empty_embedding_input_is_an_error() -> None:
+    from llmgate.exceptions import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError, match="empty"):
+        llmgate.embed("mock/e", [])
+    assert llmgate.embed("mock/e", "").embeddings[0] == deterministic_vector("", 8)

@@ -64,6 +64,7 @@ from ._convert import (
     ConverseCall,
     ImageLoader,
     StreamTranslator,
+    embedding_family,
 )
 
 _T = TypeVar("_T")
@@ -281,8 +282,13 @@ class BedrockProvider(Provider):
     """
 
     capabilities = Capabilities(embeddings=True, prefill=True, reasoning=True, image_urls=False)
-    # Cohere takes 96 texts a call; Titan one, so embed() sends a Titan batch text by text.
     embedding_batch_size = EMBEDDING_BATCH_LIMITS[COHERE]
+
+    @override
+    def embedding_batch_size_for(self, model: str) -> int | None:
+        # Titan embeds one text a call: the gate then sends a list's texts concurrently.
+        family = embedding_family(model)
+        return EMBEDDING_BATCH_LIMITS[family] if family else self.embedding_batch_size
 
     def __init__(self, spec: ProviderSpec, settings: ProviderSettings) -> None:
         super().__init__(spec, settings)
