@@ -347,9 +347,13 @@ async def test_async_stream_close_releases_connection(gate: LLMGate, fake: Gemin
     assert server.open_connections == baseline
 
 
-def test_async_and_sync_share_one_sdk_client(gate: LLMGate, fake: GeminiFake) -> None:
-    """Each event loop gets the shared Client's ``aio`` (google-genai pools per loop)."""
+def test_each_event_loop_gets_its_own_pool_closed_at_shutdown(
+    gate: LLMGate, fake: GeminiFake
+) -> None:
     gate.completion(MODEL, USER)
+    server = fake.server
+    assert server is not None
+    baseline = server.open_connections  # the sync client's kept-alive connection
     (provider,) = gate._providers.values()
 
     async def call() -> Any:
@@ -357,8 +361,21 @@ def test_async_and_sync_share_one_sdk_client(gate: LLMGate, fake: GeminiFake) ->
         return provider.async_client
 
     first, second = asyncio.run(call()), asyncio.run(call())
-    assert first is second is provider.client.aio
+    assert first is not second
+    assert provider.client.aio not in (first, second)
+    deadline = time.monotonic() + 3
+    while server.open_connections > baseline and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.open_connections == baseline
     assert len(fake.requests) == 3
+
+
+def test_ssl_context_is_built_once(gate: LLMGate, fake: GeminiFake) -> None:
+    gate.completion(MODEL, USER)
+    (provider,) = gate._providers.values()
+    context = provider._ssl_context  # type: ignore[attr-defined]
+    asyncio.run(gate.acompletion(MODEL, USER))
+    assert context is not None and provider._ssl_context is context  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- embeddings

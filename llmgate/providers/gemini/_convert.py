@@ -651,7 +651,8 @@ _STATUS_CODES = {
     "DEADLINE_EXCEEDED": 504,
 }
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
-# aiohttp (used by google-genai for async calls when it is installed) connection failures.
+# aiohttp connection failures: google-genai uses aiohttp for async calls when it is installed
+# and no httpx2 transport is given (llmgate gives one; this is a safety net).
 _AIOHTTP_CONNECTION_ERRORS = frozenset(
     {"ClientConnectionError", "ClientPayloadError", "ServerDisconnectedError"}
 )

@@ -1,19 +1,21 @@
 """The Gemini provider class: google-genai's ``Client`` against the Gemini Developer API.
 
-One ``Client`` serves sync calls and, through ``client.aio``, async ones: google-genai keeps a
-connection pool per event loop inside its async HTTP client, so sharing it across
-``asyncio.run()`` calls is safe. SDK retries are off (one attempt, which also stops the
-implicit reconnect its aiohttp path would otherwise make); the per-call timeout is sent in
-milliseconds through ``config.http_options``.
+One ``Client`` serves sync calls; each event loop gets its own ``Client`` whose ``.aio`` the
+base class closes when that loop shuts down. Every Client shares one SSL context (building
+one costs tens of milliseconds) and async calls always go through an ``httpx2`` transport of
+their own, so google-genai never switches to aiohttp behind our back. SDK retries are off
+(one attempt); the per-call timeout is sent in milliseconds through ``config.http_options``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from typing import Any
 
+import httpx2
 from google.genai import Client
 from google.genai import types as gt
 from typing_extensions import override
@@ -105,22 +107,40 @@ class GeminiProvider(Provider):
     embedding_batch_size = 100  # batchEmbedContents takes at most 100 requests
 
     # clients -------------------------------------------------------------------------
-    @override
-    def create_client(self) -> Client:
+    _ssl_context: ssl.SSLContext | None = None
+
+    def _new_client(self, *, for_event_loop: bool) -> Client:
+        """A Client with llmgate's options (called with the base class's client lock held)."""
+        if self._ssl_context is None:
+            self._ssl_context = httpx2.create_ssl_context()
+        context = self._ssl_context
+        # "ssl" serves google-genai's websocket settings; giving the context saves building one.
+        async_args: dict[str, Any] = {
+            "verify": context,
+            "ssl": context,
+            "event_hooks": {"response": [_note_stream_response]},
+        }
+        if for_event_loop:
+            async_args["transport"] = httpx2.AsyncHTTPTransport(verify=context)
         options = gt.HttpOptions(
             base_url=self.base_url,
             api_version=self.settings.option("api_version"),
             timeout=round(DEFAULT_TIMEOUT_SECONDS * 1000),
             retry_options=gt.HttpRetryOptions(attempts=1),
-            async_client_args={"event_hooks": {"response": [_note_stream_response]}},
+            client_args={"verify": context},
+            async_client_args=async_args,
         )
         return Client(api_key=self.api_key(), vertexai=False, http_options=options)
 
     @override
+    def create_client(self) -> Client:
+        return self._new_client(for_event_loop=False)
+
+    @override
     def create_async_client(self) -> Any:
-        # One Client per event loop: its .aio pool belongs to the loop that made it, and
-        # the base class closes it when that loop shuts down.
-        return self.create_client().aio
+        # This loop's own pool (an explicit transport also keeps google-genai on httpx2);
+        # the base class closes it when the loop shuts down.
+        return self._new_client(for_event_loop=True).aio
 
     @property
     def _strict(self) -> bool:
