@@ -9,6 +9,7 @@ model in the middle of a stream.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from llmgate.exceptions import (
     RateLimitError,
     ServerError,
 )
-from llmgate.middleware import BaseMiddleware, CallContext
+from llmgate.middleware import BaseMiddleware, CallContext, LoggingMiddleware
 from llmgate.testing import MockReply, scripted
 from llmgate.types import StreamChunk
 from tests.conformance.target import Target
@@ -343,3 +344,36 @@ def test_no_text_lost_or_repeated_across_a_mid_stream_switch(
         assert before + after == LONG, "each word delivered exactly once"
         assert all(chunk.resumed_from_partial for chunk in chunks[switch:])
         assert _last_assistant_text(target, fake.requests[1]) == before.rstrip()
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def _credentials(target: Target, base_url: str) -> list[str]:
+    options = target.gate_kwargs(base_url).get("provider_options", {})
+    found = [
+        value
+        for settings in options.values()
+        for name, value in settings.items()
+        if isinstance(value, str) and ("key" in name or "secret" in name)
+    ]
+    assert found, f"{target.id}: no credential in its gate kwargs"
+    return found
+
+
+def test_credentials_echoed_by_the_vendor_never_leave_llmgate(
+    fake: FakeVendor, target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = _credentials(target, fake.base_url)
+    caplog.set_level(logging.INFO, logger="llmgate")
+    fake.push(Fault(401, message=f"Incorrect key provided: {' / '.join(secrets)}"))
+    kwargs = target.gate_kwargs(fake.base_url)
+    with LLMGate(max_retries=0, middleware=[LoggingMiddleware()], **kwargs) as gate:
+        with pytest.raises(AuthError) as info:
+            gate.completion(target.model, USER)
+        outputs = [str(info.value), repr(info.value), str(info.value.args), repr(gate), caplog.text]
+        outputs += [repr(provider) for provider in gate._providers.values()]
+    assert "Incorrect key provided" in str(info.value), "the vendor's message is kept"
+    for secret in secrets:
+        for output in outputs:
+            assert secret not in output
