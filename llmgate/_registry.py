@@ -183,6 +183,21 @@ BUILTIN_SPECS: tuple[ProviderSpec, ...] = (
         base_url_env=("GOOGLE_GEMINI_BASE_URL",),
         prefixes=("gemini-", "gemma-"),
         capabilities=Capabilities(embeddings=True, reasoning=True, image_urls=False),
+        model_capabilities=(
+            # Gemma 3 on the Gemini API refuses system instructions, function calling and JSON
+            # mode; the provider folds system messages into the first user turn.
+            (
+                "gemma-3*",
+                {
+                    "system_prompt": False,
+                    "tools": False,
+                    "tool_choice_required": False,
+                    "parallel_tools": False,
+                    "structured_output": False,
+                    "reasoning": False,
+                },
+            ),
+        ),
         description="Google Gemini API (google-genai)",
     ),
     ProviderSpec(

@@ -523,3 +523,29 @@ def test_text_parts_of_user_messages() -> None:
     message = Message(role="user", content=[TextPart(text="a"), TextPart(text="b")])
     _, contents = convert.build_contents([message], refuse)
     assert [p.text for p in contents[0].parts or []] == ["a", "b"]
+
+
+def test_system_text_opens_the_first_user_turn_when_the_model_has_no_system_role() -> None:
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+    ]
+    kwargs = convert.generate_kwargs(
+        request(messages=messages), refuse, strict=False, system_instruction=False
+    )
+    assert kwargs["config"].system_instruction is None
+    first = kwargs["contents"][0]
+    assert (first.role, [p.text for p in first.parts]) == ("user", ["Be brief.", "Hi"])
+    kwargs = convert.generate_kwargs(
+        request(
+            messages=[{"role": "system", "content": "S"}, {"role": "assistant", "content": "A"}]
+        ),
+        refuse,
+        strict=False,
+        system_instruction=False,
+    )
+    assert [(c.role, c.parts[0].text) for c in kwargs["contents"]] == [
+        ("user", "S"),
+        ("model", "A"),
+    ]

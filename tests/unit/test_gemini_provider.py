@@ -414,3 +414,18 @@ def test_large_inputs_are_split_at_100(gate: LLMGate, fake: GeminiFake) -> None:
     sizes = sorted(len(r.json["requests"]) for r in fake.requests)
     assert sizes == [50, 100]
     assert response.usage.prompt_tokens == 10
+
+
+def test_gemma_gets_system_text_in_the_user_turn(gate: LLMGate, fake: GeminiFake) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, *USER]
+    gate.completion("gemini/gemma-3-27b-it", messages)
+    assert wire.system(fake.last) is None
+    assert fake.last.json["contents"][0]["parts"] == [{"text": "Be brief."}, {"text": "Hi there"}]
+
+
+def test_gemma_refuses_tools_before_sending(gate: LLMGate, fake: GeminiFake) -> None:
+    from llmgate.exceptions import ToolsNotSupported
+
+    with pytest.raises(ToolsNotSupported):
+        gate.completion("gemini/gemma-3-27b-it", USER, tools=[WEATHER])
+    assert fake.requests == []

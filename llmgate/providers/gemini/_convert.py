@@ -272,14 +272,34 @@ def generate_config(request: CompletionRequest, *, strict: bool) -> gt.GenerateC
 
 
 def generate_kwargs(
-    request: CompletionRequest, load_url: ImageLoader, *, strict: bool
+    request: CompletionRequest,
+    load_url: ImageLoader,
+    *,
+    strict: bool,
+    system_instruction: bool = True,
 ) -> dict[str, Any]:
-    """The keyword arguments of ``models.generate_content`` (without ``model``)."""
+    """The keyword arguments of ``models.generate_content`` (without ``model``).
+
+    For models without system instructions, system text opens the first user turn.
+    """
     system, contents = build_contents(request.messages, load_url)
     config = generate_config(request, strict=strict)
-    if system is not None:
+    if system is not None and system_instruction:
         config.system_instruction = system
+    elif system is not None:
+        contents = _fold_system(system, contents)
     return {"contents": contents, "config": config}
+
+
+def _fold_system(system: gt.Content, contents: list[gt.Content]) -> list[gt.Content]:
+    text = "\n\n".join(part.text for part in system.parts or [] if part.text)
+    if not text:
+        return contents
+    if contents and contents[0].role == "user":
+        first = contents[0]
+        opened = gt.Content(role="user", parts=[gt.Part(text=text), *(first.parts or [])])
+        return [opened, *contents[1:]]
+    return [gt.Content(role="user", parts=[gt.Part(text=text)]), *contents]
 
 
 def embed_config(request: EmbeddingRequest, *, strict: bool) -> gt.EmbedContentConfig:

@@ -172,7 +172,12 @@ class GeminiProvider(Provider):
         return lambda url: fetch_image(url, max_bytes=max_bytes, timeout=timeout)
 
     def _kwargs(self, request: CompletionRequest, model: str) -> dict[str, Any]:
-        return generate_kwargs(request, self._image_loader(model), strict=self._strict)
+        return generate_kwargs(
+            request,
+            self._image_loader(model),
+            strict=self._strict,
+            system_instruction=self.capabilities_for(model).system_prompt,
+        )
 
     async def _akwargs(self, request: CompletionRequest, model: str) -> dict[str, Any]:
         if _downloads(request):
