@@ -481,6 +481,26 @@ def test_stream_reasoning_tool_calls_and_details_accumulate() -> None:
     }
 
 
+def test_missing_or_null_indexes_fall_back_to_positions() -> None:
+    payload = {
+        "choices": [
+            {
+                "index": None,
+                "delta": {
+                    "tool_calls": [
+                        {"index": None, "id": "a", "function": {"name": "f", "arguments": "{}"}},
+                        {"id": "b", "function": {"name": "g", "arguments": "{}"}},
+                    ]
+                },
+            }
+        ]
+    }
+    chunks = translate([payload])
+    deltas = chunks[0].tool_call_deltas or []
+    assert [(d.index, d.id) for d in deltas] == [(0, "a"), (1, "b")]
+    assert chunks[0].index == 0
+
+
 def test_stream_and_whole_response_agree() -> None:
     whole = response_from_wire(
         completion({"role": "assistant", "content": "Hi", "reasoning": "r"}),

@@ -367,6 +367,12 @@ def _reasoning(message: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _index(item: Mapping[str, Any], position: int) -> int:
+    """An item's ``index``, or its position where a server leaves it out (or null)."""
+    index = item.get("index")
+    return index if isinstance(index, int) else position
+
+
 def _arguments_text(arguments: Any) -> str:
     if arguments is None:
         return ""
@@ -425,7 +431,7 @@ def response_from_wire(data: Mapping[str, Any], *, provider: str, model: str) ->
     for position, choice in enumerate(data.get("choices") or ()):
         choices.append(
             Choice(
-                index=choice.get("index", position),
+                index=_index(choice, position),
                 message=message_from_wire(choice.get("message") or {}, provider),
                 finish_reason=finish_reason(choice.get("finish_reason")),
             )
@@ -451,7 +457,7 @@ def completion_as_chunk(data: Any) -> dict[str, Any]:
     check_error(data)
     choices = [
         {
-            "index": choice.get("index", position),
+            "index": _index(choice, position),
             "delta": choice.get("message") or {},
             "finish_reason": choice.get("finish_reason"),
         }
@@ -485,7 +491,7 @@ class ChunkTranslator:
             self.model = str(payload["model"])
         out: list[StreamChunk] = []
         for position, choice in enumerate(payload.get("choices") or ()):
-            index = choice.get("index", position)
+            index = _index(choice, position)
             delta = choice.get("delta") or {}
             chunk = self._delta_chunk(delta, index)
             if chunk is not None:
@@ -524,7 +530,7 @@ class ChunkTranslator:
                 function = call.get("function") or {}
                 tool_deltas.append(
                     ToolCallDelta(
-                        index=call.get("index", position),
+                        index=_index(call, position),
                         id=call.get("id") or None,
                         name=function.get("name") or None,
                         arguments_delta=_arguments_text(function.get("arguments")),
@@ -629,7 +635,7 @@ def _decode_base64_floats(data: str) -> list[float]:
 def embeddings_from_wire(
     data: Mapping[str, Any], *, provider: str, model: str
 ) -> EmbeddingResponse:
-    items = sorted(data.get("data") or (), key=lambda item: item.get("index", 0))
+    items = sorted(data.get("data") or (), key=lambda item: _index(item, 0))
     vectors: list[list[float]] = []
     for item in items:
         vector = item.get("embedding")
