@@ -39,6 +39,7 @@ from tests.fakes.server import (
 )
 
 FAKE_KEY = "fake-gemini-key"
+MAX_EMBEDDING_BATCH = 100  # the API refuses larger batchEmbedContents requests
 _ROUTE = re.compile(r"^/(v1|v1beta|v1alpha)/models/(?P<model>[^:/]+):(?P<method>[A-Za-z]+)$")
 
 _FINISH_REASONS = {
@@ -228,6 +229,11 @@ class GeminiFake(FakeVendor):
     # batchEmbedContents ------------------------------------------------------------
     def embedding_response(self, reply: EmbeddingReply, body: dict[str, Any]) -> Response:
         requests = list(body.get("requests") or [])
+        if len(requests) > MAX_EMBEDDING_BATCH:
+            message = (
+                "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n"
+            )
+            return self.fault_response(Fault(status=400, message=message))
         vectors = reply.vectors
         if vectors is None:
             vectors = []

@@ -429,3 +429,13 @@ def test_gemma_refuses_tools_before_sending(gate: LLMGate, fake: GeminiFake) -> 
     with pytest.raises(ToolsNotSupported):
         gate.completion("gemini/gemma-3-27b-it", USER, tools=[WEATHER])
     assert fake.requests == []
+
+
+def test_the_fake_refuses_oversized_batches_as_the_api_does(fake: GeminiFake) -> None:
+    from google.genai import Client
+    from google.genai import errors as genai_errors
+    from google.genai import types as gt
+
+    client = Client(api_key=FAKE_KEY, http_options=gt.HttpOptions(base_url=fake.base_url))
+    with pytest.raises(genai_errors.ClientError, match="at most 100"):
+        client.models.embed_content(model="gemini-embedding-001", contents=["x"] * 101)
