@@ -7,11 +7,16 @@ Each provider maps its own SDK's exceptions (part 3 of a provider module) and fa
 from __future__ import annotations
 
 import email.utils
+import os
+import sys
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from .exceptions import (
+    DroppedParameterWarning,
+    InvalidRequestError,
     LLMGateError,
     ProviderConnectionError,
     ProviderError,
@@ -147,3 +152,31 @@ def map_transport_error(exc: BaseException, *, provider: str, model: str) -> LLM
                 model=model,
             )
     return None
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside llmgate."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
+def drop_parameter(provider: str, name: str, reason: str = "", *, strict: bool) -> None:
+    """A parameter the vendor cannot take: warn that it was not sent, or refuse when strict.
+
+    ``name`` is shown as given (quote it, or list several); ``reason`` says why.
+    """
+    message = f"{provider} does not accept {name}" + (f": {reason}" if reason else "")
+    if strict:
+        raise InvalidRequestError(f"{message} (strict_params is on; remove it)")
+    warnings.warn(
+        f"{message}; it was not sent (LLMGate(strict_params=True) makes this an error)",
+        DroppedParameterWarning,
+        stacklevel=caller_stacklevel(),
+    )

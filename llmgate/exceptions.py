@@ -40,6 +40,7 @@ __all__ = [
     "BadRequestError",
     "BatchTimeoutError",
     "ConfigError",
+    "DroppedParameterWarning",
     "EmbeddingsNotSupported",
     "InvalidRequestError",
     "LLMGateError",
@@ -116,6 +117,13 @@ class VisionNotSupported(UnsupportedFeatureError):
 
 class ToolsNotSupported(UnsupportedFeatureError):
     pass
+
+
+class DroppedParameterWarning(UserWarning):
+    """A parameter the vendor does not accept was left out of the request.
+
+    ``LLMGate(strict_params=True)`` turns it into an :class:`InvalidRequestError`.
+    """
 
 
 class ProviderError(LLMGateError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import base64
 import json
 import ssl
@@ -251,16 +252,18 @@ async def test_async_stream_and_embed(gate: LLMGate, fake: FakeVendor) -> None:
 
 async def test_aclose_releases_async_connections(gate: LLMGate, fake: FakeVendor) -> None:
     assert fake.server is not None
+    gc.collect()
+    baseline = fake.server.open_connections
     await gate.acompletion(MODEL, USER)
     await gate.acompletion(MODEL, USER, timeout=3)
     provider = provider_of(gate)
-    assert fake.server.open_connections == 2
+    assert fake.server.open_connections > baseline
     await provider.aclose()
-    for _ in range(100):
-        if fake.server.open_connections == 0:
+    for _ in range(200):
+        if fake.server.open_connections <= baseline:
             break
         await asyncio.sleep(0.01)
-    assert fake.server.open_connections == 0
+    assert fake.server.open_connections <= baseline
     assert provider.async_client_for(None) is not None  # a fresh one is made on demand
 
 

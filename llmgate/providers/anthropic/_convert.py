@@ -12,11 +12,11 @@ signatures, redacted thinking) rides on ``Message.provider_details["anthropic"]`
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ... import _structured
+from ..._errors import drop_parameter
 from ...exceptions import InvalidRequestError
 from ...types import (
     Choice,
@@ -105,17 +105,12 @@ def call_kwargs(
 
 
 def drop_unsupported(names: Sequence[str], *, strict: bool) -> None:
-    listed = ", ".join(repr(name) for name in names)
-    if strict:
-        raise InvalidRequestError(
-            f"anthropic does not accept {listed}: the Messages API (anthropic SDK 2.x) has no "
-            f"such parameter; remove it, or send it raw with extra_body={{...}}"
-        )
-    warnings.warn(
-        f"anthropic does not accept {listed}: dropped (the Messages API has no such "
-        f"parameter; LLMGate(strict_params=True) makes this an error)",
-        UserWarning,
-        stacklevel=4,
+    drop_parameter(
+        "anthropic",
+        ", ".join(repr(name) for name in names),
+        "the Messages API (anthropic SDK 2.x) has no such parameter; "
+        "send it raw with extra_body={...} if you must",
+        strict=strict,
     )
 
 

@@ -14,7 +14,6 @@ import functools
 import json
 import os
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,7 +28,13 @@ import botocore.parsers
 import botocore.session
 from typing_extensions import override
 
-from ..._errors import header, make_provider_error, map_transport_error, parse_retry_after
+from ..._errors import (
+    drop_parameter,
+    header,
+    make_provider_error,
+    map_transport_error,
+    parse_retry_after,
+)
 from ..._images import DEFAULT_TIMEOUT as IMAGE_TIMEOUT
 from ..._images import fetch_image
 from ..._registry import Capabilities, ProviderSpec
@@ -325,10 +330,9 @@ class BedrockProvider(Provider):
         return self._session
 
     def _unsupported(self, name: str, reason: str) -> None:
-        message = f"bedrock: parameter {name!r} was dropped: {reason}"
-        if getattr(self, "strict_params", False):
-            raise InvalidRequestError(message)
-        warnings.warn(message, UserWarning, stacklevel=4)
+        drop_parameter(
+            "bedrock", repr(name), reason, strict=bool(getattr(self, "strict_params", False))
+        )
 
     # clients -----------------------------------------------------------------------
     def _build_client(self, timeout: float | None) -> Any:

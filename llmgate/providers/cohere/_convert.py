@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import json
 import struct
-import warnings
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -39,7 +38,7 @@ from collections.abc import (
 from typing import Any
 
 from ... import _structured
-from ..._errors import make_provider_error
+from ..._errors import drop_parameter, make_provider_error
 from ...exceptions import (
     InvalidRequestError,
     ProviderAPIError,
@@ -70,10 +69,7 @@ DEFAULT_EMBED_INPUT_TYPE = "search_document"
 
 
 def _drop_unsupported(name: str, strict: bool, why: str = "") -> None:
-    message = f"cohere does not accept {name}{': ' + why if why else ''}; it was not sent"
-    if strict:
-        raise InvalidRequestError(message)
-    warnings.warn(message, UserWarning, stacklevel=4)
+    drop_parameter("cohere", name, why, strict=strict)
 
 
 def _text_only(message: Message, role: str) -> str:

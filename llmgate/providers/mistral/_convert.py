@@ -14,17 +14,15 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import re
 import struct
-import sys
-import warnings
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from mistralai.client.types.basemodel import Unset
 
 from ... import _structured
+from ..._errors import drop_parameter
 from ...exceptions import InvalidRequestError
 from ...types import (
     Choice,
@@ -222,23 +220,7 @@ def embedding_kwargs(request: EmbeddingRequest, model: str, *, strict: bool) -> 
 
 
 def _unsupported(name: str, *, strict: bool) -> None:
-    message = f"the mistral provider does not accept {name!r}; it was not sent"
-    if strict:
-        raise InvalidRequestError(message)
-    warnings.warn(message, UserWarning, stacklevel=_caller_stacklevel())
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _caller_stacklevel() -> int:
-    """The stacklevel that points a warning at the first frame outside llmgate."""
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level
+    drop_parameter("mistral", repr(name), strict=strict)
 
 
 # --------------------------------------------------------------------------- 2. results

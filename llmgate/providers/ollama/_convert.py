@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ... import _structured
+from ..._errors import drop_parameter as drop_vendor_parameter
 from ..._images import url_not_supported
 from ...exceptions import InvalidRequestError, ProviderAPIError
 from ...types import (
@@ -70,10 +70,7 @@ _TRUNCATE_VALUES = {"true": True, "end": True, "false": False, "none": False}
 
 def drop_parameter(name: str, reason: str, *, strict: bool) -> None:
     """A parameter Ollama cannot honour: a warning, or an error under ``strict_params``."""
-    message = f"ollama does not support {name}: {reason}"
-    if strict:
-        raise InvalidRequestError(message)
-    warnings.warn(f"{message} (dropped)", UserWarning, stacklevel=4)
+    drop_vendor_parameter("ollama", name, reason, strict=strict)
 
 
 def normalise_tool_choice(choice: str | Mapping[str, Any] | None) -> str | tuple[str, str] | None:
