@@ -42,6 +42,7 @@ EXPECTED_ALL = sorted(
         "CompletionRequest",
         "CompletionResponse",
         "ConfigError",
+        "DroppedParameterWarning",
         "EmbeddingRequest",
         "EmbeddingResponse",
         "EmbeddingsNotSupported",
