@@ -549,3 +549,11 @@ def test_system_text_opens_the_first_user_turn_when_the_model_has_no_system_role
         ("user", "S"),
         ("model", "A"),
     ]
+
+
+def test_unreadable_kept_parts_are_ignored() -> None:
+    odd = Message(
+        role="assistant", content="Hi", provider_details={"gemini": {"parts": [{"nope": 1}]}}
+    )
+    _, contents = convert.build_contents([Message(role="user", content="q"), odd], refuse)
+    assert [p.text for p in contents[1].parts or []] == ["Hi"]

@@ -116,8 +116,11 @@ def assistant_parts(message: Message, load_url: ImageLoader) -> list[gt.Part]:
     """A model turn: the kept native parts (thought signatures included) when unchanged."""
     kept = stored_parts(message)
     if kept:
-        parts = [gt.Part.model_validate(item) for item in kept]
-        if _matches(parts, message):
+        try:
+            parts = [gt.Part.model_validate(item) for item in kept]
+        except pydantic.ValidationError:
+            parts = []  # not parts this provider kept: build the turn from the message
+        if parts and _matches(parts, message):
             return parts
     parts = [p for p in _content_parts(message, load_url) if p.text != ""]
     parts.extend(
@@ -149,7 +152,8 @@ def build_contents(
 
     for message in messages:
         if message.role == "system":
-            system.append(gt.Part(text=message.text))
+            if message.text:
+                system.append(gt.Part(text=message.text))
             continue
         if message.role == "tool":
             results.append(_function_response(message, call_names, native_ids))
