@@ -118,6 +118,7 @@ def _preset(
     key_required: bool = True,
     caps: Capabilities = _OPENAI_CAPS,
     description: str = "",
+    options: Mapping[str, Any] | None = None,
 ) -> ProviderSpec:
     return ProviderSpec(
         name=name,
@@ -131,6 +132,7 @@ def _preset(
         capabilities=caps,
         openai_compatible=True,
         description=description or f"{name} (OpenAI-compatible endpoint)",
+        options=dict(options or {}),
     )
 
 
@@ -271,7 +273,13 @@ BUILTIN_SPECS: tuple[ProviderSpec, ...] = (
         description="Offline scripted provider for demos and tests",
     ),
     _preset("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", caps=_CHAT_ONLY_CAPS),
-    _preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", caps=_CHAT_ONLY_CAPS),
+    _preset(
+        "deepseek",
+        "https://api.deepseek.com/v1",
+        "DEEPSEEK_API_KEY",
+        caps=_CHAT_ONLY_CAPS,
+        options={"structured_output": "json_object"},  # DeepSeek has JSON mode, no json_schema
+    ),
     _preset("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
     _preset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
     _preset("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),

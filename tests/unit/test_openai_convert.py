@@ -228,6 +228,37 @@ def test_response_format_name_is_sanitised_and_json_object_passes() -> None:
     assert json_mode["response_format"] == {"type": "json_object"}
 
 
+def test_json_object_mode_puts_the_schema_in_the_system_prompt() -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    sent = chat_kwargs(
+        request(messages=messages, response_format=Pet),
+        "deepseek-chat",
+        provider="deepseek",
+        accepted=ACCEPTED,
+        compatible=True,
+        strict=False,
+        stream=False,
+        structured_output="json_object",
+    )
+    assert sent["response_format"] == {"type": "json_object"}
+    system = sent["messages"][0]
+    assert system["role"] == "system" and system["content"].startswith("Be brief.\n\n")
+    assert '"name":{"title":"Name","type":"string"}' in system["content"]
+    assert len(sent["messages"]) == 2
+    bare = chat_kwargs(
+        request(response_format=Pet),
+        "deepseek-chat",
+        provider="deepseek",
+        accepted=ACCEPTED,
+        compatible=True,
+        strict=False,
+        stream=False,
+        structured_output="json_object",
+    )
+    assert [m["role"] for m in bare["messages"]] == ["system", "user"]
+    assert "JSON" in bare["messages"][0]["content"]
+
+
 def test_unknown_parameter_is_dropped_with_a_warning_for_openai() -> None:
     with pytest.warns(DroppedParameterWarning, match="top_k"):
         sent = kwargs_for(request(top_k=3, seed=7))

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from typing_extensions import override
 
 from llmgate import LLMGate
@@ -78,6 +79,23 @@ def test_openai_sends_max_completion_tokens(fake: FakeVendor) -> None:
     with openai_gate(fake) as gate:
         gate.completion("openai/o4-mini", USER, max_tokens=9)
     assert fake.last.json["max_completion_tokens"] == 9 and "max_tokens" not in fake.last.json
+
+
+class Answer(BaseModel):
+    value: int
+
+
+def test_deepseek_structured_output_uses_json_mode(
+    fake: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "ds-key")
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", f"{fake.base_url}/v1")
+    fake.push(Reply(text='{"value": 42}'))
+    with LLMGate(max_retries=0) as gate:
+        answer = gate.parse("deepseek/deepseek-chat", USER, response_format=Answer)
+    assert answer == Answer(value=42)
+    assert fake.last.json["response_format"] == {"type": "json_object"}
+    assert "JSON Schema" in fake.last.json["messages"][0]["content"]
 
 
 def test_strict_params_refuses_before_sending(fake: FakeVendor) -> None:

@@ -162,6 +162,18 @@ def wire_response_format(response_format: Any) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
+def _add_schema_instructions(messages: list[dict[str, Any]], response_format: Any) -> None:
+    schema = json.dumps(_structured.json_schema(response_format), separators=(",", ":"))
+    instructions = (
+        "Reply with one JSON object only, no other text, that conforms to this JSON Schema: "
+        + schema
+    )
+    if messages and messages[0]["role"] == "system" and isinstance(messages[0]["content"], str):
+        messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{instructions}"}
+    else:
+        messages.insert(0, {"role": "system", "content": instructions})
+
+
 def sdk_parameters(method: Callable[..., Any]) -> frozenset[str]:
     """The keyword arguments an SDK method accepts."""
     return frozenset(inspect.signature(method).parameters) - {"self"}
@@ -176,13 +188,16 @@ def chat_kwargs(
     compatible: bool,
     strict: bool,
     stream: bool,
+    structured_output: str = "json_schema",
 ) -> dict[str, Any]:
     """The arguments of ``chat.completions.create`` for a request.
 
     ``compatible`` marks an OpenAI-compatible vendor: it gets ``max_tokens`` (what such
     servers accept) and extra parameters unknown to the SDK travel in ``extra_body``. For
     OpenAI and Azure proper, ``max_completion_tokens`` is sent (o-series models need it) and
-    parameters the SDK does not know are dropped with a warning.
+    parameters the SDK does not know are dropped with a warning. ``structured_output`` is
+    ``"json_schema"`` (native structured output) or ``"json_object"`` for vendors that only
+    have a JSON mode: the schema then travels as an instruction in the system prompt.
     """
     kwargs: dict[str, Any] = {
         "model": model,
@@ -203,7 +218,11 @@ def chat_kwargs(
     if request.tool_choice is not None and request.tools:
         kwargs["tool_choice"] = wire_tool_choice(request.tool_choice)
     if request.response_format is not None:
-        kwargs["response_format"] = wire_response_format(request.response_format)
+        if structured_output == "json_object":
+            kwargs["response_format"] = {"type": "json_object"}
+            _add_schema_instructions(kwargs["messages"], request.response_format)
+        else:
+            kwargs["response_format"] = wire_response_format(request.response_format)
     if stream:
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}

@@ -293,6 +293,7 @@ class OpenAIProvider(Provider):
             compatible=self.compatible,
             strict=bool(getattr(self, "strict_params", False)),
             stream=stream,
+            structured_output=str(self.settings.option("structured_output", "json_schema")),
         )
         return post_arguments(kwargs)
 
