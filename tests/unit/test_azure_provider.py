@@ -94,7 +94,7 @@ def test_embeddings_use_the_deployment_path(fake: FakeVendor) -> None:
 
 
 async def test_async_stream(fake: FakeVendor) -> None:
-    with azure_gate(fake) as gate:
+    async with azure_gate(fake) as gate:
         stream = await gate.acompletion("azure/dep", USER, stream=True)
         response = await stream.until_done()
     assert response.text and response.provider == "azure"

@@ -273,7 +273,7 @@ def test_embeddings_base64_asked_by_the_caller_come_back_as_floats(fake: FakeVen
 
 async def test_async_stream_reasoning(fake: FakeVendor) -> None:
     fake.push(Reply(text="42", reasoning="six times seven", cached_tokens=5))
-    with openai_gate(fake) as gate:
+    async with openai_gate(fake) as gate:
         stream = await gate.acompletion("openai/gpt-4o-mini", USER, stream=True)
         response = await stream.until_done()
     assert response.reasoning == "six times seven"
