@@ -175,6 +175,28 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def has_open_maps(schema: Any) -> bool:
+    """True when some object takes arbitrary keys (``dict[str, X]`` fields): strict mode
+    (closed objects only) cannot express it."""
+    if isinstance(schema, list):
+        return any(has_open_maps(item) for item in schema)
+    if not isinstance(schema, dict):
+        return False
+    extra = schema.get("additionalProperties")
+    if extra is True or isinstance(extra, dict):
+        return True
+    return any(has_open_maps(value) for value in schema.values())
+
+
+def strict_or_plain(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``(schema, strict)`` for vendors with a strict flag: the strict dialect when it can
+    express the schema, else the schema as given with ``strict`` off (so a ``dict[str, X]``
+    field is not silently turned into an always-empty object)."""
+    if has_open_maps(schema):
+        return schema, False
+    return strict_schema(schema), True
+
+
 def _nullable(prop: Any) -> Any:
     if not isinstance(prop, dict):
         return prop

@@ -91,3 +91,46 @@ def test_partials_cost_stays_linear() -> None:
     assert parser.parses < 300  # ~11,000 chunks, so not one full parse per chunk
     final = parser.feed(StreamChunk(finish_reason="stop"))
     assert len(final.parsed["items"]) == 20001
+
+
+def test_strict_dialect() -> None:
+    from llmgate._structured import json_schema, strict_or_plain
+
+    class Inner(BaseModel):
+        x: int
+        note: str | None = None
+        size: int = 3
+
+    class Outer(BaseModel):
+        inner: Inner
+        items: list[Inner]
+
+    schema, strict = strict_or_plain(json_schema(Outer))
+    assert strict
+    inner = schema["$defs"]["Inner"]
+    assert inner["additionalProperties"] is False
+    assert inner["required"] == ["x", "note", "size"]
+    assert {"type": "null"} in inner["properties"]["note"]["anyOf"]
+    assert inner["properties"]["size"]["type"] == "integer"  # a real default stays non-null
+    assert "default" not in inner["properties"]["size"]
+
+
+def test_open_maps_are_sent_non_strict() -> None:
+    from llmgate._structured import json_schema, strict_or_plain
+
+    class Scores(BaseModel):
+        by_name: dict[str, int]
+
+    schema, strict = strict_or_plain(json_schema(Scores))
+    assert not strict
+    assert schema["properties"]["by_name"]["additionalProperties"] == {"type": "integer"}
+
+
+def test_recursive_schema_cannot_be_inlined() -> None:
+    from llmgate._structured import gemini_schema, json_schema
+
+    class Node(BaseModel):
+        children: list[Node]
+
+    with pytest.raises(InvalidRequestError, match="recursive"):
+        gemini_schema(json_schema(Node))

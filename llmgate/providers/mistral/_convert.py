@@ -150,8 +150,11 @@ def tool_choice_param(choice: str | Mapping[str, Any]) -> str | dict[str, Any]:
 def response_format_param(response_format: Any) -> dict[str, Any]:
     """Mistral's native strict JSON-schema mode."""
     name = re.sub(r"[^A-Za-z0-9_-]", "_", _structured.schema_name(response_format))[:64]
-    schema = _structured.strict_schema(_structured.json_schema(response_format))
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+    schema, strict = _structured.strict_or_plain(_structured.json_schema(response_format))
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": schema, "strict": strict},
+    }
 
 
 def chat_kwargs(request: CompletionRequest, model: str) -> dict[str, Any]:

@@ -157,9 +157,12 @@ def wire_response_format(response_format: Any) -> dict[str, Any]:
     """OpenAI's native structured output: a strict json_schema in OpenAI's strict dialect."""
     if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
         return {"type": "json_object"}
-    schema = _structured.strict_schema(_structured.json_schema(response_format))
+    schema, strict = _structured.strict_or_plain(_structured.json_schema(response_format))
     name = _SCHEMA_NAME.sub("_", _structured.schema_name(response_format))[:64] or "response"
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": schema, "strict": strict},
+    }
 
 
 def _add_schema_instructions(messages: list[dict[str, Any]], response_format: Any) -> None:
