@@ -524,13 +524,19 @@ class EmbeddingResponse(_Model):
     attempts: int = 1
     provider_details: dict[str, Any] = Field(default_factory=dict)
     _raw: Any = PrivateAttr(default=None)
+    _raw_factory: Callable[[], Any] | None = PrivateAttr(default=None)
 
     @property
     def raw(self) -> Any:
+        """The vendor SDK's own response object (built on first access where that is costly)."""
+        if self._raw is None and self._raw_factory is not None:
+            self._raw = self._raw_factory()
+            self._raw_factory = None
         return self._raw
 
-    def set_raw(self, raw: Any) -> None:
+    def set_raw(self, raw: Any = None, *, factory: Callable[[], Any] | None = None) -> None:
         self._raw = raw
+        self._raw_factory = factory
 
 
 class BatchError(_Model):
