@@ -267,7 +267,7 @@ class _StreamRecovery(_Plan):
             if self.spent is not None:
                 chunk.usage = chunk.usage + self.spent
             self.usage_sent = True
-        if chunk.finish_reason:
+        if chunk.finish_reason and chunk.finish_reason != "error":
             self.finished = True
         if self.trail.errors:
             chunk.fallback_attempts = self.trail.failed_models

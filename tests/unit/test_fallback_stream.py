@@ -284,6 +284,16 @@ def test_a_cut_after_the_finish_reason_ends_the_stream_normally() -> None:
     assert len(s.requests) == 1
 
 
+def test_an_error_finish_reason_is_not_a_complete_answer() -> None:
+    registry = _registry()
+    registry.register(ProviderSpec(name="ender", module="x:y", key_required=False), _CutAtTheEnd)
+    gate = LLMGate(retry_policy=NO_RETRY, registry=registry)
+    with gate, scripted(MockReply(text="half", finish_reason="error"), "whole") as s:
+        _, response = _stream(gate, ["ender/a", "mock/b"], False)
+    assert (response.text, response.finish_reason) == ("whole", "stop")
+    assert len(s.requests) == 2
+
+
 @modes
 def test_every_model_failing_mid_stream_raises_all_failed(is_async: bool) -> None:
     cuts = [MockReply(text=STORY, fail_after=2), MockReply(text=STORY, fail_after=2)]
