@@ -49,6 +49,12 @@ def request(**fields: Any) -> CompletionRequest:
     return CompletionRequest.model_validate({"model": "gemini-2.5-flash", **fields})
 
 
+def contents_of(messages: list[Message]) -> tuple[list[str], list[gt.Content]]:
+    """build_contents, its dict output read the way the SDK reads it."""
+    system, contents = convert.build_contents(messages, refuse)
+    return system, [gt.Content.model_validate(content) for content in contents]
+
+
 def response(parts: list[dict[str, Any]], **extra: Any) -> gt.GenerateContentResponse:
     candidate = {"content": {"role": "model", "parts": parts}, "finish_reason": "STOP"}
     candidate.update(extra.pop("candidate", {}))
@@ -98,11 +104,8 @@ def test_contents_collect_system_and_group_tool_results() -> None:
         Message(role="tool", tool_call_id="b", content="09:00"),
         Message(role="system", content="Answer in French."),
     ]
-    system, contents = convert.build_contents(messages, refuse)
-    assert system is not None and [p.text for p in system.parts or []] == [
-        "Be brief.",
-        "Answer in French.",
-    ]
+    system, contents = contents_of(messages)
+    assert system == ["Be brief.", "Answer in French."]
     assert [c.role for c in contents] == ["user", "model", "user"]
     results = [p.function_response for p in contents[2].parts or []]
     assert [(r.name, r.response, r.id) for r in results if r] == [
@@ -119,7 +122,7 @@ def test_tool_result_for_an_unknown_call_needs_a_name() -> None:
     with pytest.raises(InvalidRequestError, match="function name"):
         convert.build_contents(messages, refuse)
     named = Message(role="tool", tool_call_id="zz", name="lookup", content="1")
-    _, contents = convert.build_contents([messages[0], named], refuse)
+    _, contents = contents_of([messages[0], named])
     response = (contents[1].parts or [])[0].function_response
     assert response is not None and response.name == "lookup"
 
@@ -140,7 +143,7 @@ def test_kept_parts_are_sent_back_with_signature_and_native_ids() -> None:
         assistant,
         Message(role="tool", tool_call_id="fc-9", content="09:00"),
     ]
-    _, contents = convert.build_contents(messages, refuse)
+    _, contents = contents_of(messages)
     model_parts = contents[1].parts or []
     assert model_parts[1].thought_signature == b"sig"
     assert model_parts[1].function_call is not None and model_parts[1].function_call.id == "fc-9"
@@ -153,29 +156,33 @@ def test_edited_message_drops_kept_parts() -> None:
     edited = Message(
         role="assistant", content="Edited", provider_details={"gemini": {"parts": kept}}
     )
-    _, contents = convert.build_contents([Message(role="user", content="q"), edited], refuse)
+    _, contents = contents_of([Message(role="user", content="q"), edited])
     parts = contents[1].parts or []
     assert [(p.text, p.thought_signature) for p in parts] == [("Edited", None)]
 
 
 def test_empty_assistant_message_is_left_out() -> None:
     messages = [Message(role="user", content="a"), Message(role="assistant", content="")]
-    _, contents = convert.build_contents(messages, refuse)
+    _, contents = contents_of(messages)
     assert [c.role for c in contents] == ["user"]
 
 
 def test_images() -> None:
-    as_bytes = convert.image_part(ImagePart.from_bytes(PNG, "image/png"), refuse)
+    def part(image: ImagePart, load: Any = refuse) -> gt.Part:
+        return gt.Part.model_validate(convert.image_part(image, load))
+
+    as_bytes = part(ImagePart.from_bytes(PNG, "image/png"))
     assert as_bytes.inline_data is not None and as_bytes.inline_data.data == PNG
-    uploaded = convert.image_part(ImagePart.from_url(FILE_URI), refuse)
+    uploaded = part(ImagePart.from_url(FILE_URI))
     assert uploaded.file_data is not None and uploaded.file_data.file_uri == FILE_URI
-    fetched = convert.image_part(
+    assert uploaded.file_data.mime_type is None
+    fetched = part(
         ImagePart.from_url("https://example.test/cat.jpg"),
         lambda url: (b"\xff\xd8\xff", "image/jpeg"),
     )
     assert fetched.inline_data is not None and fetched.inline_data.mime_type == "image/jpeg"
     with pytest.raises(VisionNotSupported):
-        convert.image_part(ImagePart.from_url("https://example.test/cat.jpg"), refuse)
+        part(ImagePart.from_url("https://example.test/cat.jpg"))
 
 
 def test_files_api_uri_recognised() -> None:
@@ -189,11 +196,21 @@ def test_generation_config() -> None:
         request(max_tokens=64, temperature=0.5, top_p=0.9, stop=["END"], seed=7, timeout=0.2),
         strict=False,
     )
+    assert config is not None
     assert (config.max_output_tokens, config.temperature, config.top_p) == (64, 0.5, 0.9)
     assert config.stop_sequences == ["END"] and config.seed == 7
     assert config.http_options is not None and config.http_options.timeout == 200
-    assert config.automatic_function_calling is not None
-    assert config.automatic_function_calling.disable is True
+    assert config.automatic_function_calling is None
+
+
+def test_no_options_no_config() -> None:
+    assert convert.generate_config(request(), strict=False) is None
+    kwargs = convert.generate_kwargs(
+        request(messages=[{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]),
+        refuse,
+        strict=False,
+    )
+    assert kwargs["config"].system_instruction.parts[0].text == "S"
 
 
 def test_tiny_timeout_is_at_least_one_millisecond() -> None:
@@ -213,6 +230,7 @@ class Outer(BaseModel):
 
 def test_structured_output_uses_the_gemini_dialect() -> None:
     config = convert.generate_config(request(response_format=Outer), strict=False)
+    assert config is not None
     assert config.response_mime_type == "application/json"
     schema = config.response_json_schema
     assert isinstance(schema, dict)
@@ -230,6 +248,8 @@ def test_tools_keep_their_json_schema() -> None:
         },
     }
     config = convert.generate_config(request(tools=[tool]), strict=False)
+    assert config is not None and config.automatic_function_calling is not None
+    assert config.automatic_function_calling.disable is True
     declaration = (config.tools or [])[0].function_declarations[0]  # type: ignore[union-attr,index]
     assert declaration.name == "f"
     assert declaration.parameters_json_schema == tool["function"]["parameters"]
@@ -238,7 +258,7 @@ def test_tools_keep_their_json_schema() -> None:
 def test_unknown_parameters_warn_or_refuse() -> None:
     with pytest.warns(UserWarning, match="reasoning_effort"):
         config = convert.generate_config(request(reasoning_effort="high"), strict=False)
-    assert "reasoning_effort" not in config.model_dump(exclude_none=True)
+    assert config is None
     with pytest.raises(InvalidRequestError, match="reasoning_effort"):
         convert.generate_config(request(reasoning_effort="high"), strict=True)
     with pytest.warns(UserWarning, match="parallel_tool_calls"):
@@ -521,22 +541,26 @@ def test_llmgate_errors_pass_through() -> None:
 
 def test_text_parts_of_user_messages() -> None:
     message = Message(role="user", content=[TextPart(text="a"), TextPart(text="b")])
-    _, contents = convert.build_contents([message], refuse)
+    _, contents = contents_of([message])
     assert [p.text for p in contents[0].parts or []] == ["a", "b"]
 
 
 def test_system_text_opens_the_first_user_turn_when_the_model_has_no_system_role() -> None:
     messages = [
         {"role": "system", "content": "Be brief."},
+        {"role": "system", "content": "Use French."},
         {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello"},
     ]
     kwargs = convert.generate_kwargs(
         request(messages=messages), refuse, strict=False, system_instruction=False
     )
-    assert kwargs["config"].system_instruction is None
-    first = kwargs["contents"][0]
-    assert (first.role, [p.text for p in first.parts]) == ("user", ["Be brief.", "Hi"])
+    assert kwargs["config"] is None
+    first = gt.Content.model_validate(kwargs["contents"][0])
+    assert (first.role, [p.text for p in first.parts or []]) == (
+        "user",
+        ["Be brief.\n\nUse French.", "Hi"],
+    )
     kwargs = convert.generate_kwargs(
         request(
             messages=[{"role": "system", "content": "S"}, {"role": "assistant", "content": "A"}]
@@ -545,15 +569,13 @@ def test_system_text_opens_the_first_user_turn_when_the_model_has_no_system_role
         strict=False,
         system_instruction=False,
     )
-    assert [(c.role, c.parts[0].text) for c in kwargs["contents"]] == [
-        ("user", "S"),
-        ("model", "A"),
-    ]
+    turns = [gt.Content.model_validate(c) for c in kwargs["contents"]]
+    assert [(c.role, (c.parts or [])[0].text) for c in turns] == [("user", "S"), ("model", "A")]
 
 
 def test_unreadable_kept_parts_are_ignored() -> None:
     odd = Message(
         role="assistant", content="Hi", provider_details={"gemini": {"parts": [{"nope": 1}]}}
     )
-    _, contents = convert.build_contents([Message(role="user", content="q"), odd], refuse)
+    _, contents = contents_of([Message(role="user", content="q"), odd])
     assert [p.text for p in contents[1].parts or []] == ["Hi"]

@@ -14,7 +14,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 from google.genai import errors as genai_errors
@@ -71,28 +71,33 @@ def is_file_uri(url: str) -> bool:
     return bool(FILES_API_URL.match(url))
 
 
-def image_part(image: ImagePart, load_url: ImageLoader) -> gt.Part:
+def image_part(image: ImagePart, load_url: ImageLoader) -> gt.PartDict:
     if image.image_bytes is not None:
-        return gt.Part.from_bytes(
-            data=image.image_bytes.raw_bytes(), mime_type=image.image_bytes.mime_type
-        )
+        blob: gt.BlobDict = {
+            "data": image.image_bytes.raw_bytes(),
+            "mime_type": image.image_bytes.mime_type,
+        }
+        return {"inline_data": blob}
     assert image.image_url is not None
     url = image.image_url.url
     if is_file_uri(url):
         # The Files API knows the uploaded file's type; a guess is sent only if there is one.
+        uploaded: gt.FileDataDict = {"file_uri": url}
         mime_type = mimetypes.guess_type(url)[0]
-        return gt.Part(file_data=gt.FileData(file_uri=url, mime_type=mime_type))
+        if mime_type:
+            uploaded["mime_type"] = mime_type
+        return {"file_data": uploaded}
     data, mime_type = load_url(url)
-    return gt.Part.from_bytes(data=data, mime_type=mime_type)
+    return {"inline_data": {"data": data, "mime_type": mime_type}}
 
 
-def _content_parts(message: Message, load_url: ImageLoader) -> list[gt.Part]:
+def _content_parts(message: Message, load_url: ImageLoader) -> list[gt.PartDict]:
     if message.content is None:
         return []
     if isinstance(message.content, str):
-        return [gt.Part(text=message.content)]
+        return [{"text": message.content}]
     return [
-        image_part(part, load_url) if isinstance(part, ImagePart) else gt.Part(text=part.text)
+        image_part(part, load_url) if isinstance(part, ImagePart) else {"text": part.text}
         for part in message.content
     ]
 
@@ -104,7 +109,7 @@ def stored_parts(message: Message) -> list[dict[str, Any]] | None:
     return parts if isinstance(parts, list) else None
 
 
-def _matches(parts: list[gt.Part], message: Message) -> bool:
+def _matches(parts: Sequence[gt.Part], message: Message) -> bool:
     """Whether the kept parts still say what the message says (it was not edited)."""
     text = "".join(p.text for p in parts if p.text and not p.thought)
     calls = [(p.function_call.name, p.function_call.args or {}) for p in parts if p.function_call]
@@ -112,68 +117,71 @@ def _matches(parts: list[gt.Part], message: Message) -> bool:
     return text == message.text and calls == expected
 
 
-def assistant_parts(message: Message, load_url: ImageLoader) -> list[gt.Part]:
-    """A model turn: the kept native parts (thought signatures included) when unchanged."""
+def assistant_parts(message: Message, load_url: ImageLoader) -> tuple[list[gt.PartDict], set[str]]:
+    """A model turn, and the native call ids in it.
+
+    The kept native parts (thought signatures included) are sent as they are, unless the
+    message was edited since; then the turn is built from the message.
+    """
     kept = stored_parts(message)
     if kept:
         try:
-            parts = [gt.Part.model_validate(item) for item in kept]
+            checked = [gt.Part.model_validate(item) for item in kept]
         except pydantic.ValidationError:
-            parts = []  # not parts this provider kept: build the turn from the message
-        if parts and _matches(parts, message):
-            return parts
-    parts = [p for p in _content_parts(message, load_url) if p.text != ""]
-    parts.extend(
-        gt.Part(function_call=gt.FunctionCall(name=call.name, args=call.arguments))
-        for call in message.tool_calls or []
-    )
-    return parts
-
-
-def _native_call_ids(parts: Sequence[gt.Part]) -> set[str]:
-    return {p.function_call.id for p in parts if p.function_call and p.function_call.id}
+            checked = []  # not parts this provider kept
+        if checked and _matches(checked, message):
+            ids = {p.function_call.id for p in checked if p.function_call and p.function_call.id}
+            return [cast("gt.PartDict", item) for item in kept], ids
+    parts = [p for p in _content_parts(message, load_url) if p.get("text") != ""]
+    for call in message.tool_calls or []:
+        function_call: gt.FunctionCallDict = {"name": call.name, "args": call.arguments}
+        parts.append({"function_call": function_call})
+    return parts, set()
 
 
 def build_contents(
     messages: Sequence[Message], load_url: ImageLoader
-) -> tuple[gt.Content | None, list[gt.Content]]:
-    """``(system_instruction, contents)``. Tool results become one user turn of
-    ``function_response`` parts; Gemini matches them to calls by function name."""
-    system: list[gt.Part] = []
-    contents: list[gt.Content] = []
+) -> tuple[list[str], list[gt.ContentDict]]:
+    """``(system texts, contents)``, contents in the SDK's dict form (cheaper for it to read).
+
+    Tool results become one user turn of ``function_response`` parts; Gemini matches them
+    to calls by function name.
+    """
+    system: list[str] = []
+    contents: list[gt.ContentDict] = []
     call_names: dict[str, str] = {}
     native_ids: set[str] = set()
-    results: list[gt.Part] = []
+    results: list[gt.PartDict] = []
 
     def flush_results() -> None:
         if results:
-            contents.append(gt.Content(role="user", parts=list(results)))
+            contents.append({"role": "user", "parts": list(results)})
             results.clear()
 
     for message in messages:
         if message.role == "system":
             if message.text:
-                system.append(gt.Part(text=message.text))
+                system.append(message.text)
             continue
         if message.role == "tool":
             results.append(_function_response(message, call_names, native_ids))
             continue
         flush_results()
         if message.role == "user":
-            contents.append(gt.Content(role="user", parts=_content_parts(message, load_url)))
+            contents.append({"role": "user", "parts": _content_parts(message, load_url)})
             continue
-        parts = assistant_parts(message, load_url)
+        parts, ids = assistant_parts(message, load_url)
         call_names.update({call.id: call.name for call in message.tool_calls or []})
-        native_ids |= _native_call_ids(parts)
+        native_ids |= ids
         if parts:
-            contents.append(gt.Content(role="model", parts=parts))
+            contents.append({"role": "model", "parts": parts})
     flush_results()
-    return (gt.Content(parts=system) if system else None), contents
+    return system, contents
 
 
 def _function_response(
     message: Message, call_names: Mapping[str, str], native_ids: set[str]
-) -> gt.Part:
+) -> gt.PartDict:
     call_id = message.tool_call_id or ""
     name = call_names.get(call_id) or message.name
     if not name:
@@ -181,12 +189,10 @@ def _function_response(
             f"the tool result for {call_id!r} answers no tool call of an earlier assistant "
             "message; Gemini needs the function name (set name=... on the tool message)"
         )
-    response = gt.FunctionResponse(
-        name=name,
-        response={"result": message.text},
-        id=call_id if call_id in native_ids else None,
-    )
-    return gt.Part(function_response=response)
+    response: gt.FunctionResponseDict = {"name": name, "response": {"result": message.text}}
+    if call_id in native_ids:
+        response["id"] = call_id
+    return {"function_response": response}
 
 
 def build_tools(tools: Sequence[ToolDefinition]) -> list[gt.Tool]:
@@ -238,11 +244,13 @@ def timeout_options(timeout: float | None) -> gt.HttpOptions | None:
     return gt.HttpOptions(timeout=max(1, round(timeout * 1000)))
 
 
-def generate_config(request: CompletionRequest, *, strict: bool) -> gt.GenerateContentConfig:
-    fields: dict[str, Any] = {
-        # llmgate never passes callables as tools; say so, so the SDK takes its direct path.
-        "automatic_function_calling": gt.AutomaticFunctionCallingConfig(disable=True),
-    }
+def generate_config(request: CompletionRequest, *, strict: bool) -> gt.GenerateContentConfig | None:
+    """The call's config, or None when there is nothing to set.
+
+    google-genai reads a config object field by field at a cost that grows with its size,
+    so a call without options sends none.
+    """
+    fields: dict[str, Any] = {}
     if request.max_tokens is not None:
         fields["max_output_tokens"] = request.max_tokens
     if request.temperature is not None:
@@ -253,6 +261,8 @@ def generate_config(request: CompletionRequest, *, strict: bool) -> gt.GenerateC
         fields["stop_sequences"] = list(request.stop)
     if request.tools:
         fields["tools"] = build_tools(request.tools)
+        # llmgate never passes callables as tools; say so, so the SDK takes its direct path.
+        fields["automatic_function_calling"] = gt.AutomaticFunctionCallingConfig(disable=True)
     if request.tool_choice is not None:
         fields["tool_config"] = build_tool_config(request.tool_choice)
     if request.parallel_tool_calls is False:
@@ -269,6 +279,8 @@ def generate_config(request: CompletionRequest, *, strict: bool) -> gt.GenerateC
             fields[key] = value
         else:
             unsupported(key, strict=strict)
+    if not fields:
+        return None
     try:
         return gt.GenerateContentConfig(**fields)
     except pydantic.ValidationError as exc:
@@ -288,22 +300,23 @@ def generate_kwargs(
     """
     system, contents = build_contents(request.messages, load_url)
     config = generate_config(request, strict=strict)
-    if system is not None and system_instruction:
-        config.system_instruction = system
-    elif system is not None:
+    if system and system_instruction:
+        instruction = gt.Content(parts=[gt.Part(text=text) for text in system])
+        if config is None:
+            config = gt.GenerateContentConfig(system_instruction=instruction)
+        else:
+            config.system_instruction = instruction
+    elif system:
         contents = _fold_system(system, contents)
     return {"contents": contents, "config": config}
 
 
-def _fold_system(system: gt.Content, contents: list[gt.Content]) -> list[gt.Content]:
-    text = "\n\n".join(part.text for part in system.parts or [] if part.text)
-    if not text:
-        return contents
-    if contents and contents[0].role == "user":
+def _fold_system(system: list[str], contents: list[gt.ContentDict]) -> list[gt.ContentDict]:
+    opening: gt.PartDict = {"text": "\n\n".join(system)}
+    if contents and contents[0].get("role") == "user":
         first = contents[0]
-        opened = gt.Content(role="user", parts=[gt.Part(text=text), *(first.parts or [])])
-        return [opened, *contents[1:]]
-    return [gt.Content(role="user", parts=[gt.Part(text=text)]), *contents]
+        return [{"role": "user", "parts": [opening, *(first.get("parts") or [])]}, *contents[1:]]
+    return [{"role": "user", "parts": [opening]}, *contents]
 
 
 def embed_config(request: EmbeddingRequest, *, strict: bool) -> gt.EmbedContentConfig:

@@ -20,7 +20,7 @@ from google.genai import Client
 from google.genai import types as gt
 from typing_extensions import override
 
-from ..._images import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, fetch_image, url_not_supported
+from ..._images import fetch_image, url_not_supported
 from ...exceptions import LLMGateError
 from ...types import (
     CompletionRequest,
@@ -167,8 +167,7 @@ class GeminiProvider(Provider):
                 raise url_not_supported(self.name, model)
 
             return refuse
-        max_bytes = int(self.settings.option("image_download_max_bytes", DEFAULT_MAX_BYTES))
-        timeout = float(self.settings.option("image_download_timeout", DEFAULT_TIMEOUT))
+        max_bytes, timeout = self.image_download_limits()
         return lambda url: fetch_image(url, max_bytes=max_bytes, timeout=timeout)
 
     def _kwargs(self, request: CompletionRequest, model: str) -> dict[str, Any]:
