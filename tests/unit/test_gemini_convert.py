@@ -275,9 +275,17 @@ def test_bad_sdk_option_is_an_invalid_request() -> None:
 
 def test_embedding_config() -> None:
     def embed(**fields: Any) -> gt.EmbedContentConfig:
-        return convert.embed_config(
+        config = convert.embed_config(
             EmbeddingRequest(model="gemini-embedding-001", input=["x"], **fields), strict=False
         )
+        return config or gt.EmbedContentConfig()
+
+    assert (
+        convert.embed_config(
+            EmbeddingRequest(model="gemini-embedding-001", input=["x"]), strict=False
+        )
+        is None
+    )
 
     config = embed(task_type="SEMANTIC_SIMILARITY", dimensions=256, timeout=1.5)
     assert (config.task_type, config.output_dimensionality) == ("SEMANTIC_SIMILARITY", 256)

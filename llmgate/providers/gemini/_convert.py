@@ -319,7 +319,7 @@ def _fold_system(system: list[str], contents: list[gt.ContentDict]) -> list[gt.C
     return [{"role": "user", "parts": [opening]}, *contents]
 
 
-def embed_config(request: EmbeddingRequest, *, strict: bool) -> gt.EmbedContentConfig:
+def embed_config(request: EmbeddingRequest, *, strict: bool) -> gt.EmbedContentConfig | None:
     fields: dict[str, Any] = {}
     task_type = request.task_type
     if task_type is None and request.input_type is not None:
@@ -347,6 +347,8 @@ def embed_config(request: EmbeddingRequest, *, strict: bool) -> gt.EmbedContentC
             fields[key] = value
         else:
             unsupported(key, strict=strict)
+    if not fields:
+        return None
     try:
         return gt.EmbedContentConfig(**fields)
     except pydantic.ValidationError as exc:
