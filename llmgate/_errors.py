@@ -75,9 +75,6 @@ def header(headers: Any, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-MAX_RETRY_AFTER = 600.0
-
-
 def parse_retry_after(headers: Any) -> float | None:
     """Seconds to wait, from ``retry-after-ms``, ``retry-after`` or ``x-amz-retry-after``."""
     for name, scale in (("retry-after-ms", 0.001), ("x-amz-retry-after", 0.001)):

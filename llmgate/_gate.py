@@ -215,7 +215,7 @@ class LLMGate:
         key = api_key or option_key or self._api_key
         url = base_url or option_url or self.base_url
         settings = ProviderSettings.build(key, url, {**spec.options, **options})
-        cache_key = (spec.name, _fingerprint(key), url, settings.options)
+        cache_key = (spec.name, _fingerprint(key), url, _hashable(settings.options))
         provider = self._providers.get(cache_key)
         if provider is None:
             with self._lock:
@@ -578,6 +578,22 @@ EMBED_CONCURRENCY = 4
 # ------------------------------------------------------------------------- helpers
 
 
+def _hashable(value: Any) -> Any:
+    """A hashable stand-in for option values (dicts of headers, lists, client objects)."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_hashable(v) for v in value]
+        return (
+            tuple(sorted(items, key=repr)) if isinstance(value, (set, frozenset)) else tuple(items)
+        )
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    return value
+
+
 def _fingerprint(secret: str | None) -> str | None:
     if secret is None:
         return None
@@ -680,6 +696,11 @@ _SECRET_OPTION_WORDS = ("key", "secret", "token", "password")
 
 def _map_error(provider: Provider, exc: BaseException, model: str) -> LLMGateError:
     """The provider's mapping, with any credential the vendor echoed cut out of the message."""
+    if isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc):
+        return InvalidRequestError(
+            f"the {provider.name} SDK does not take an argument it was given ({exc}); "
+            "check the extra keyword arguments of the call"
+        )
     error = provider.map_error(exc, model)
     if not isinstance(error, ProviderError):
         return error

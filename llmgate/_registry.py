@@ -332,7 +332,13 @@ class Registry:
                 self.register(spec, target)
             else:
                 self.register(
-                    ProviderSpec(name=ep.name, module=ep.value, key_required=False), target
+                    ProviderSpec(
+                        name=ep.name,
+                        module=ep.value,
+                        key_required=False,
+                        capabilities=getattr(target, "capabilities", Capabilities()),
+                    ),
+                    target,
                 )
 
     # lookup ---------------------------------------------------------------------
@@ -386,13 +392,16 @@ class Registry:
                 return self._specs[prefix], rest
             tried = f"no provider is called {prefix!r}"
         else:
+            self._load_entry_points()
             for spec in self._specs.values():
                 if any(model.startswith(p) for p in spec.prefixes):
                     return spec, model
             tried = "it has no 'provider/' prefix and matches no well-known model family"
         suggestions = self._close(prefix) if sep else []
         hint = (
-            f"; did you mean {', '.join(repr(s + '/') for s in suggestions)}" if suggestions else ""
+            f" (did you mean {' or '.join(repr(s + '/') for s in suggestions)}?)"
+            if suggestions
+            else ""
         )
         raise ModelNotFoundError(
             f"cannot find a provider for model {model!r}: {tried}{hint}. "

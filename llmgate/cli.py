@@ -196,6 +196,7 @@ def _batch(args: argparse.Namespace, out: TextIO) -> int:
             sink.write(json.dumps(bad) + "\n")
             failed += 1
         items = [item for _, item in todo]
+        custom_ids = [item.pop("custom_id", None) for item in items]
         outcomes = iter_batch(
             gate,
             items,
@@ -206,8 +207,8 @@ def _batch(args: argparse.Namespace, out: TextIO) -> int:
         for index, response, error in outcomes:
             number = todo[index][0]
             record: dict[str, Any] = {"line": number}
-            if "custom_id" in items[index]:
-                record["custom_id"] = items[index]["custom_id"]
+            if custom_ids[index] is not None:
+                record["custom_id"] = custom_ids[index]
             if response is not None:
                 record["response"] = {
                     "text": response.text,
@@ -355,6 +356,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except KeyboardInterrupt:
         print("llmgate: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `llmgate providers | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     return code
 
 

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from typing_extensions import override
 
 from .._errors import map_transport_error
-from .._images import url_not_supported
+from .._images import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, url_not_supported
 from .._registry import Capabilities, ProviderSpec, register_provider
 from ..exceptions import (
     ConfigError,
@@ -164,6 +164,20 @@ class Provider:
 
     def capabilities_for(self, model: str) -> Capabilities:
         return self.spec.capabilities_for(model)
+
+    def image_download_limits(
+        self, default_max_bytes: int = DEFAULT_MAX_BYTES, timeout: float | None = None
+    ) -> tuple[int, float]:
+        """``(max bytes, timeout)`` for the opt-in image download of bytes-only vendors.
+
+        Options: ``image_download_max_bytes`` (``image_max_bytes`` is accepted too) and
+        ``image_download_timeout``; otherwise the call's timeout, then 10 s.
+        """
+        max_bytes = self.settings.option(
+            "image_download_max_bytes", self.settings.option("image_max_bytes", default_max_bytes)
+        )
+        seconds = self.settings.option("image_download_timeout") or timeout or DEFAULT_TIMEOUT
+        return int(max_bytes), float(seconds)
 
     def embedding_batch_size_for(self, model: str) -> int | None:
         """How many texts one embedding request may carry; the gate splits larger inputs."""

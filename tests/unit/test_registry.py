@@ -67,7 +67,7 @@ def test_unknown_prefix_suggests_closest(registry: Registry) -> None:
     with pytest.raises(ModelNotFoundError) as info:
         registry.resolve("antropic/claude-3")
     assert "anthropic" in info.value.suggestions
-    assert "did you mean 'anthropic/'" in str(info.value)
+    assert "did you mean 'anthropic/'?" in str(info.value)
 
 
 def test_prefix_without_model(registry: Registry) -> None:
@@ -142,3 +142,59 @@ def test_entry_point_plugins_are_loaded(monkeypatch: pytest.MonkeyPatch) -> None
     spec, name = registry.resolve("viaentrypoint/m")
     assert isinstance(spec, ProviderSpec) and name == "m"
     assert registry.provider_class(spec) is EchoPlugin
+
+
+def test_dict_provider_options_are_accepted() -> None:
+    """Options such as default_headers are dicts: the client cache must still key on them."""
+    from llmgate.testing import MockScript
+
+    script = MockScript().push("scripted via option")
+    gate = LLMGate(provider_options={"mock": {"script": script, "default_headers": {"x-a": "1"}}})
+    assert (
+        gate.completion("mock/m", [{"role": "user", "content": "hi"}]).text == "scripted via option"
+    )
+    gate.completion("mock/m", [{"role": "user", "content": "again"}])
+    assert len(gate._providers) == 1
+
+
+def test_plugin_bare_names_work_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    class Plugin(EchoPlugin):
+        pass
+
+    class FakeEntryPoint:
+        name = "bareplugin"
+        value = "x:Plugin"
+
+        def load(self) -> object:
+            return ProviderSpec(
+                name="bareplugin", module="tests.unit.test_registry:EchoPlugin", prefixes=("bp-",)
+            )
+
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [FakeEntryPoint()])
+    registry = Registry()
+    spec, name = registry.resolve("bp-model")
+    assert (spec.name, name) == ("bareplugin", "bp-model")
+
+
+def test_unknown_keyword_for_the_sdk_is_invalid_request() -> None:
+    from llmgate.exceptions import InvalidRequestError
+    from llmgate.testing import MockProvider
+
+    class Strict(MockProvider):
+        def complete(self, request, model):  # type: ignore[no-untyped-def,override]
+            def sdk_call(*, model: str) -> None:
+                return None
+
+            sdk_call(model=model, **request.extra_kwargs)
+            return super().complete(request, model)
+
+    llmgate.register_provider("strictsdk", Strict)
+    try:
+        with pytest.raises(InvalidRequestError, match="bogus"):
+            LLMGate().completion("strictsdk/m", [{"role": "user", "content": "x"}], bogus=1)
+    finally:
+        from llmgate._registry import default_registry
+
+        default_registry.unregister("strictsdk")

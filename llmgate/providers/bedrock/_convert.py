@@ -320,10 +320,10 @@ def _has_tool_blocks(messages: list[dict[str, Any]]) -> bool:
 
 
 def bedrock_schema(response_format: Any) -> dict[str, Any]:
-    """The schema Bedrock's structured output takes: closed objects, no ``$ref``."""
-    return _structured.strict_schema(
-        _structured.inline_refs(_structured.json_schema(response_format))
-    )
+    """The schema Bedrock's structured output takes: no ``$ref``; closed objects where the
+    schema has no free-form maps (a ``dict[str, X]`` field keeps its open object)."""
+    schema = _structured.inline_refs(_structured.json_schema(response_format))
+    return schema if _structured.has_open_maps(schema) else _structured.strict_schema(schema)
 
 
 def output_config(schema: dict[str, Any], name: str) -> dict[str, Any]:

@@ -35,7 +35,6 @@ from ..._errors import (
     map_transport_error,
     parse_retry_after,
 )
-from ..._images import DEFAULT_TIMEOUT as IMAGE_TIMEOUT
 from ..._images import fetch_image
 from ..._registry import Capabilities, ProviderSpec
 from ...exceptions import (
@@ -430,8 +429,7 @@ class BedrockProvider(Provider):
     def _image_loader(self, request: CompletionRequest) -> ImageLoader | None:
         if not self.settings.option("allow_image_download"):
             return None
-        max_bytes = int(self.settings.option("image_max_bytes", IMAGE_MAX_BYTES))
-        timeout = request.timeout or IMAGE_TIMEOUT
+        max_bytes, timeout = self.image_download_limits(IMAGE_MAX_BYTES, request.timeout)
         return functools.partial(fetch_image, max_bytes=max_bytes, timeout=timeout)
 
     def _native_structured_output(self, client: Any) -> bool:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from typing_extensions import override
 
 from ..._errors import make_provider_error, map_transport_error
-from ..._images import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, fetch_image, url_not_supported
+from ..._images import fetch_image, url_not_supported
 from ..._registry import Capabilities
 from ...exceptions import (
     AuthError,
@@ -260,8 +260,7 @@ class OllamaProvider(Provider):
             return {}
         if not self.settings.option("allow_image_download", False):
             raise url_not_supported(self.name, request.model_name)
-        max_bytes = int(self.settings.option("image_max_bytes", DEFAULT_MAX_BYTES))
-        timeout = request.timeout or DEFAULT_TIMEOUT
+        max_bytes, timeout = self.image_download_limits(timeout=request.timeout)
         return {
             url: fetch_image(url, max_bytes=max_bytes, timeout=timeout)[0]
             for url in dict.fromkeys(urls)
