@@ -200,7 +200,8 @@ def test_generation_config() -> None:
     assert (config.max_output_tokens, config.temperature, config.top_p) == (64, 0.5, 0.9)
     assert config.stop_sequences == ["END"] and config.seed == 7
     assert config.http_options is not None and config.http_options.timeout == 200
-    assert config.automatic_function_calling is None
+    assert config.automatic_function_calling is not None
+    assert config.automatic_function_calling.disable is True
 
 
 def test_no_options_no_config() -> None:

@@ -261,8 +261,6 @@ def generate_config(request: CompletionRequest, *, strict: bool) -> gt.GenerateC
         fields["stop_sequences"] = list(request.stop)
     if request.tools:
         fields["tools"] = build_tools(request.tools)
-        # llmgate never passes callables as tools; say so, so the SDK takes its direct path.
-        fields["automatic_function_calling"] = gt.AutomaticFunctionCallingConfig(disable=True)
     if request.tool_choice is not None:
         fields["tool_config"] = build_tool_config(request.tool_choice)
     if request.parallel_tool_calls is False:
@@ -281,6 +279,9 @@ def generate_config(request: CompletionRequest, *, strict: bool) -> gt.GenerateC
             unsupported(key, strict=strict)
     if not fields:
         return None
+    # llmgate never passes callables as tools; saying so sends the SDK down its direct path
+    # (its function-calling loop would deep-copy the config on every call).
+    fields.setdefault("automatic_function_calling", gt.AutomaticFunctionCallingConfig(disable=True))
     try:
         return gt.GenerateContentConfig(**fields)
     except pydantic.ValidationError as exc:
@@ -303,7 +304,10 @@ def generate_kwargs(
     if system and system_instruction:
         instruction = gt.Content(parts=[gt.Part(text=text) for text in system])
         if config is None:
-            config = gt.GenerateContentConfig(system_instruction=instruction)
+            config = gt.GenerateContentConfig(
+                system_instruction=instruction,
+                automatic_function_calling=gt.AutomaticFunctionCallingConfig(disable=True),
+            )
         else:
             config.system_instruction = instruction
     elif system:
