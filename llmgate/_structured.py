@@ -89,6 +89,7 @@ _GEMINI_KEYS = frozenset(
         "nullable",
         "enum",
         "items",
+        "prefixItems",
         "minItems",
         "maxItems",
         "properties",
@@ -227,6 +228,8 @@ def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return node
         out: dict[str, Any] = {}
         for key, value in node.items():
+            if key == "oneOf":  # a discriminated union: Gemini knows it as anyOf
+                key = "anyOf"
             if key not in _GEMINI_KEYS:
                 continue
             if key == "properties" and isinstance(value, dict):

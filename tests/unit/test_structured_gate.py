@@ -134,3 +134,32 @@ def test_recursive_schema_cannot_be_inlined() -> None:
 
     with pytest.raises(InvalidRequestError, match="recursive"):
         gemini_schema(json_schema(Node))
+
+
+def test_gemini_schema_keeps_unions_and_tuples() -> None:
+    from typing import Literal
+
+    from pydantic import Field
+
+    from llmgate._structured import gemini_schema, json_schema
+
+    class Cat(BaseModel):
+        kind: Literal["cat"]
+        lives: int
+
+    class Dog(BaseModel):
+        kind: Literal["dog"]
+        good: bool
+
+    class Owner(BaseModel):
+        pet: Cat | Dog = Field(discriminator="kind")
+        point: tuple[int, int]
+
+    schema = gemini_schema(json_schema(Owner))
+    pet = schema["properties"]["pet"]
+    assert "anyOf" in pet and {o["properties"]["kind"]["const"] for o in pet["anyOf"]} == {
+        "cat",
+        "dog",
+    }
+    assert "$ref" not in str(schema) and "oneOf" not in str(schema)
+    assert len(schema["properties"]["point"]["prefixItems"]) == 2
