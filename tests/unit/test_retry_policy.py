@@ -99,9 +99,7 @@ def test_precedence_call_over_middleware_over_gate() -> None:
     assert len(s.requests) == 4, "a RetryMiddleware wins over the gate"
     with scripted(*_failures(10)) as s:
         with pytest.raises(ServerError):
-            gate.completion(
-                "mock/m", USER, middleware=[RetryMiddleware(3, **fast)], max_retries=0
-            )
+            gate.completion("mock/m", USER, middleware=[RetryMiddleware(3, **fast)], max_retries=0)
     assert len(s.requests) == 1, "the call's own max_retries wins over everything"
 
 
