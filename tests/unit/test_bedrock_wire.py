@@ -628,15 +628,20 @@ def test_image_download_refuses_other_schemes(fake: BedrockFake) -> None:
 
 
 def test_titan_embeddings(gate: LLMGate, fake: BedrockFake) -> None:
-    fake.push(
-        EmbeddingReply(vectors=[[0.1, 0.2]], prompt_tokens=3),
-        EmbeddingReply(vectors=[[0.3, 0.4]], prompt_tokens=4),
+    # Titan takes one text a call and the gate sends them concurrently, so each reply is
+    # chosen by the text it answers, not by arrival order.
+    by_text = {"a": ([0.1, 0.2], 3), "b": ([0.3, 0.4], 4)}
+    fake.set_default(
+        lambda request: EmbeddingReply(
+            vectors=[by_text[request.json["inputText"]][0]],
+            prompt_tokens=by_text[request.json["inputText"]][1],
+        )
     )
     response = gate.embed(TITAN, ["a", "b"], dimensions=256, normalize=False)
     assert response.embeddings == [[0.1, 0.2], [0.3, 0.4]]
     assert response.usage.prompt_tokens == 7
     assert [r.path for r in fake.requests] == ["/model/amazon.titan-embed-text-v2:0/invoke"] * 2
-    assert [r.json for r in fake.requests] == [
+    assert sorted((r.json for r in fake.requests), key=lambda body: body["inputText"]) == [
         {"dimensions": 256, "normalize": False, "inputText": "a"},
         {"dimensions": 256, "normalize": False, "inputText": "b"},
     ]
