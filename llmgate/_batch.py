@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._gate import _with_fallback_on
 from .exceptions import BatchTimeoutError, InvalidRequestError, LLMGateError
 from .middleware.base import BaseMiddleware
 from .types import BatchError, BatchResult, CompletionRequest, CompletionResponse
@@ -85,8 +86,9 @@ class _Tally:
 
 def build_batch_request(
     gate: LLMGate, item: CompletionRequest | Mapping[str, Any], defaults: Mapping[str, Any]
-) -> CompletionRequest:
-    """One batch item as a request, the batch-wide defaults filling what it leaves out."""
+) -> tuple[CompletionRequest, Any]:
+    """One batch item as a request (the batch-wide defaults filling what it leaves out) and
+    its own ``fallback_on``, if it names one."""
     if isinstance(item, CompletionRequest):
         data: dict[str, Any] = {**defaults, **item.model_dump(exclude_unset=True)}
         data.update(data.pop("extra_kwargs", {}) or {})
@@ -100,7 +102,9 @@ def build_batch_request(
             f"a batch request must be a CompletionRequest or a dict, not {type(item).__name__}"
         )
     data["stream"] = False
-    return gate.build_request(data.pop("model", None), data.pop("messages", None), **data)
+    fallback_on = data.pop("fallback_on", None)
+    request = gate.build_request(data.pop("model", None), data.pop("messages", None), **data)
+    return request, fallback_on
 
 
 def batch_error(index: int, exc: BaseException) -> BatchError:
@@ -170,8 +174,9 @@ def iter_batch(
     def run_one(index: int) -> CompletionResponse:
         with lock:
             started[index] = time.monotonic()
-        request = build_batch_request(gate, requests[index], defaults)
-        response: CompletionResponse = gate.run(request, middleware)
+        request, fallback_on = build_batch_request(gate, requests[index], defaults)
+        chain = _with_fallback_on(middleware, fallback_on)
+        response: CompletionResponse = gate.run(request, chain)
         return response
 
     pool = ThreadPoolExecutor(max_workers=min(max_concurrency, max(len(order), 1)))
@@ -264,8 +269,8 @@ async def aiter_batch(
     stop = asyncio.Event()
 
     async def run_one(index: int) -> CompletionResponse:
-        request = build_batch_request(gate, requests[index], defaults)
-        coro = gate.arun(request, middleware)
+        request, fallback_on = build_batch_request(gate, requests[index], defaults)
+        coro = gate.arun(request, _with_fallback_on(middleware, fallback_on))
         if timeout is None:
             response: CompletionResponse = await coro
             return response

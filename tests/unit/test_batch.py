@@ -149,3 +149,20 @@ def test_bad_options() -> None:
 def test_empty_batch() -> None:
     result = LLMGate().batch([])
     assert result.results == [] and result.success_rate == 0.0
+
+
+def test_item_fallback_settings_are_not_sent_to_the_vendor() -> None:
+    from llmgate.exceptions import RateLimitError
+
+    item = {
+        "model": ["mock/a", "mock/b"],
+        "messages": [{"role": "user", "content": "x"}],
+        "fallback_on": (RateLimitError,),
+    }
+    with scripted(MockReply(error_status=429), MockReply(text="from b")) as script:
+        result = LLMGate().batch([item], max_retries=0)
+    assert result.results[0] is not None and result.results[0].text == "from b"
+    assert all("fallback_on" not in r.extra_kwargs for r in script.requests)  # type: ignore[union-attr]
+    with scripted(MockReply(error_status=500), MockReply(text="never")):
+        failed = LLMGate().batch([item], max_retries=0)
+    assert failed.errors[0].error_type == "ServerError"
