@@ -61,3 +61,41 @@ def test_embeddings_not_supported(fake: FakeVendor, target: Target) -> None:
     ):
         gate.embed(target.model, "hello")
     assert fake.requests == []
+
+
+def _find_value(body: object, value: int) -> list[str]:
+    """Keys under which ``value`` appears anywhere in a JSON body."""
+    found: list[str] = []
+    if isinstance(body, dict):
+        for key, item in body.items():
+            if item == value:
+                found.append(str(key))
+            found.extend(_find_value(item, value))
+    elif isinstance(body, list):
+        for item in body:
+            found.extend(_find_value(item, value))
+    return found
+
+
+def test_dimensions_on_the_wire(gate: LLMGate, fake: FakeVendor, target: Target) -> None:
+    model = _model(target)
+    gate.embed(model, "hello", dimensions=256)
+    keys = _find_value(fake.last.json, 256)
+    assert any("dim" in key.lower() for key in keys), f"dimensions not sent: {fake.last.json}"
+
+
+def test_large_input_is_split(gate: LLMGate, fake: FakeVendor, target: Target) -> None:
+    import math
+
+    model = _model(target)
+    texts = [f"text {i}" for i in range(5)]
+    gate.embed(model, texts[:1])
+    provider = next(iter(gate._providers.values()))
+    provider.embedding_batch_size = 2  # type: ignore[misc]
+    vendor_model = model.split("/", 1)[1]
+    per_request = provider.embedding_batch_size_for(vendor_model) or len(texts)
+    fake.reset()
+    response = gate.embed(model, texts)
+    assert len(response.embeddings) == 5
+    assert len(fake.requests) == math.ceil(len(texts) / per_request)
+    assert sorted(t for r in fake.requests for t in target.wire.embedding_inputs(r)) == texts

@@ -80,3 +80,32 @@ def test_streamed_partials(gate: LLMGate, fake: FakeVendor, target: Target) -> N
         stream.final_response().parsed, Person
     )
     assert stream.final_response().parsed.age == 36
+
+
+def test_reask_with_validation_errors(gate: LLMGate, fake: FakeVendor, target: Target) -> None:
+    fake.push(
+        Reply(text='{"name": "Ada"}', prompt_tokens=10, completion_tokens=5),
+        Reply(text=PERSON_JSON, prompt_tokens=20, completion_tokens=8),
+    )
+    response = gate.completion(target.model, USER, response_format=Person, max_validation_retries=1)
+    assert isinstance(response.parsed, Person)
+    assert len(fake.requests) == 2
+    assert response.usage.prompt_tokens == 30 and response.usage.completion_tokens == 13
+    assert response.attempts == 2
+    turns = target.wire.turns(fake.last)
+    assert [role for role, _ in turns] == ["user", "assistant", "user"]
+    assert '"name": "Ada"' in turns[1][1]
+    assert "age" in turns[2][1]
+
+
+def test_tools_and_response_format_together(
+    gate: LLMGate, fake: FakeVendor, target: Target
+) -> None:
+    from tests.fakes.server import FakeToolCall
+
+    from .helpers import WEATHER_TOOL
+
+    fake.push(Reply(tool_calls=[FakeToolCall("get_weather", {"city": "Paris"}, id="call_1")]))
+    response = gate.completion(target.model, USER, response_format=Person, tools=[WEATHER_TOOL])
+    assert response.tool_calls and response.parsed is None
+    assert target.wire.tool_names(fake.last) == ["get_weather"]
