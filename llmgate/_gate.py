@@ -60,6 +60,8 @@ from .types import (
     Message,
     StreamChunk,
     TokenUsage,
+    fast_message,
+    fast_request,
 )
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -116,6 +118,8 @@ class LLMGate:
         self.retry_policy = retry_policy or RetryPolicy()
         self.registry = registry or default_registry
         self._providers: dict[tuple[Any, ...], Provider] = {}
+        self._recent: dict[tuple[Any, ...], tuple[tuple[Any, ...], Provider]] = {}
+        self._gate_policy: tuple[RetryPolicy, int | None, RetryPolicy] | None = None
         self._lock = threading.Lock()
 
     @override
@@ -131,6 +135,7 @@ class LLMGate:
         """Close every SDK client this gate made."""
         with self._lock:
             providers, self._providers = list(self._providers.values()), {}
+            self._recent = {}
         for provider in providers:
             provider.close()
 
@@ -150,6 +155,7 @@ class LLMGate:
         """Close every SDK client, awaiting the async ones of the running event loop."""
         with self._lock:
             providers, self._providers = list(self._providers.values()), {}
+            self._recent = {}
         for provider in providers:
             await provider.aclose()
 
@@ -178,6 +184,9 @@ class LLMGate:
         data["messages"] = [_message(m, i) for i, m in enumerate(messages)]
         if not data["messages"]:
             raise InvalidRequestError("messages is empty: give at least one message")
+        fast = fast_request(data)
+        if fast is not None:
+            return fast
         try:
             return CompletionRequest.model_validate(data)
         except ValidationError as exc:
@@ -209,6 +218,20 @@ class LLMGate:
         self, spec: ProviderSpec, api_key: str | None = None, base_url: str | None = None
     ) -> Provider:
         """The cached provider instance for these settings (built on first use)."""
+        # Fast path: the provider last used with these arguments, while the gate's key,
+        # URL and this provider's options are unchanged (no hashing or sorting per call).
+        given = self.provider_options.get(spec.name)
+        marker = (spec, self._api_key, self.base_url, _hashable(given) if given else None)
+        recent = self._recent.get((spec.name, api_key, base_url))
+        if recent is not None and recent[0] == marker:
+            return recent[1]
+        provider = self._provider_for(spec, api_key, base_url)
+        self._recent[(spec.name, api_key, base_url)] = (marker, provider)
+        return provider
+
+    def _provider_for(
+        self, spec: ProviderSpec, api_key: str | None, base_url: str | None
+    ) -> Provider:
         options = dict(self.provider_options.get(spec.name, {}))
         option_key = options.pop("api_key", None)
         option_url = options.pop("base_url", None)
@@ -250,7 +273,11 @@ class LLMGate:
         self, request: CompletionRequest | EmbeddingRequest, chain: Sequence[BaseMiddleware]
     ) -> RetryPolicy:
         """The call's one retry policy: call > last RetryMiddleware > gate (see _retry)."""
-        policy = self.retry_policy.with_max_retries(self.max_retries)
+        cached = self._gate_policy
+        if cached is None or cached[0] is not self.retry_policy or cached[1] != self.max_retries:
+            policy = self.retry_policy.with_max_retries(self.max_retries)
+            cached = self._gate_policy = (self.retry_policy, self.max_retries, policy)
+        policy = cached[2]
         for item in chain:
             configured = getattr(item, "retry_policy", None)
             if isinstance(configured, RetryPolicy):
@@ -286,12 +313,20 @@ class LLMGate:
         """A completion; with ``stream=True`` a :class:`Stream` of chunks."""
         middleware = _with_fallback_on(middleware, kwargs.pop("fallback_on", None))
         request = self.build_request(model, messages, stream=stream, **kwargs)
-        return self.run(request, middleware)
+        return self._run(request, middleware, owned=True)
 
     def run(
         self, request: CompletionRequest, middleware: Sequence[BaseMiddleware] | None = None
     ) -> Any:
         """Execute a built request (the path batch and the module functions share)."""
+        return self._run(request, middleware, owned=False)
+
+    def _run(
+        self,
+        request: CompletionRequest,
+        middleware: Sequence[BaseMiddleware] | None,
+        owned: bool,
+    ) -> Any:
         chain = self._chain(middleware)
         models = self.models_for(request, chain)
         trail = CallTrail()
@@ -300,7 +335,7 @@ class LLMGate:
                 chunks = _fallback.stream(self, request, models, chain, trail)
                 return _stream_for(Stream(_parsing(chunks, request)), trail)
             return _fallback.complete(self, request, models, chain, trail)
-        one = request.model_copy(update={"model": models[0]})
+        one = _single(request, models[0], owned)
         if request.stream:
             return _stream_for(Stream(_parsing(self.stream_one(one, chain, trail), request)), trail)
         return trail.finish(self.complete_one(one, chain, trail))
@@ -366,10 +401,18 @@ class LLMGate:
         """The async completion; with ``stream=True`` an :class:`AsyncStream`."""
         middleware = _with_fallback_on(middleware, kwargs.pop("fallback_on", None))
         request = self.build_request(model, messages, stream=stream, **kwargs)
-        return await self.arun(request, middleware)
+        return await self._arun(request, middleware, owned=True)
 
     async def arun(
         self, request: CompletionRequest, middleware: Sequence[BaseMiddleware] | None = None
+    ) -> Any:
+        return await self._arun(request, middleware, owned=False)
+
+    async def _arun(
+        self,
+        request: CompletionRequest,
+        middleware: Sequence[BaseMiddleware] | None,
+        owned: bool,
     ) -> Any:
         chain = self._chain(middleware)
         models = self.models_for(request, chain)
@@ -379,7 +422,7 @@ class LLMGate:
                 chunks = _fallback.astream(self, request, models, chain, trail)
                 return _stream_for(await AsyncStream(_aparsing(chunks, request))._prime(), trail)
             return await _fallback.acomplete(self, request, models, chain, trail)
-        one = request.model_copy(update={"model": models[0]})
+        one = _single(request, models[0], owned)
         if request.stream:
             chunks = _aparsing(self.astream_one(one, chain, trail), request)
             return _stream_for(await AsyncStream(chunks)._prime(), trail)
@@ -603,6 +646,9 @@ def _fingerprint(secret: str | None) -> str | None:
 def _message(value: Any, index: int) -> Message:
     if isinstance(value, Message):
         return value
+    fast = fast_message(value)
+    if fast is not None:
+        return fast
     try:
         return Message.model_validate(value)
     except ValidationError as exc:
@@ -615,6 +661,13 @@ def _describe(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error.get("loc", ()))
         parts.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
     return "; ".join(parts)
+
+
+def _single(request: CompletionRequest, model: str, owned: bool) -> CompletionRequest:
+    """The request for one model: a copy, unless the gate built it for this call alone."""
+    if owned and request.model == model:
+        return request
+    return request.model_copy(update={"model": model})
 
 
 def _finish(request: CompletionRequest, response: CompletionResponse) -> CompletionResponse:
@@ -634,14 +687,14 @@ class _ValidationRetries:
     def __init__(self, request: CompletionRequest) -> None:
         self.request = request
         self.left = request.max_validation_retries
-        self.usage = TokenUsage()
+        self.usage: TokenUsage | None = None  # of the answers that failed validation
 
     def settle(self, response: CompletionResponse, attempts: int) -> CompletionResponse | None:
         """The final response, or None when the model must be asked again."""
         try:
             final = _finish(self.request, response)
         except StructuredOutputError as error:
-            self.usage = self.usage + response.usage
+            self.usage = response.usage + self.usage
             if self.left <= 0:
                 error.usage = self.usage
                 error.attempts = attempts
@@ -649,7 +702,8 @@ class _ValidationRetries:
             self.left -= 1
             self.request = _reask(self.request, response.text, error)
             return None
-        final.usage = self.usage + final.usage
+        if self.usage is not None:
+            final.usage = self.usage + final.usage
         final.attempts = attempts
         return final
 

@@ -19,6 +19,7 @@ from .types import (
     TokenUsage,
     ToolCall,
     parse_tool_arguments,
+    trusted,
 )
 
 _T = TypeVar("_T")
@@ -125,22 +126,25 @@ class ChunkAccumulator:
         text = self.text
         tool_calls = self.tool_calls()
         reasoning = "".join(self._reasoning) or None
-        message = Message(
+        # Built unvalidated: every value comes from validated chunks (see types.trusted).
+        message = trusted(
+            Message,
             role="assistant",
             content=text if (text or not tool_calls) else None,
             tool_calls=tool_calls,
             reasoning=reasoning,
-            provider_details=self.message_details or None,
+            provider_details=dict(self.message_details) if self.message_details else None,
         )
-        usage = (self.usage or TokenUsage()) + self.extra_usage
-        return CompletionResponse(
+        usage = (self.usage or trusted(TokenUsage)) + self.extra_usage
+        return trusted(
+            CompletionResponse,
             id=self.id,
             model=self.model,
             provider=self.provider,
-            choices=[Choice(index=0, message=message, finish_reason=self.finish_reason)],
+            choices=[trusted(Choice, index=0, message=message, finish_reason=self.finish_reason)],
             usage=usage,
             parsed=self.parsed,
-            fallback_attempts=self.fallback_attempts,
+            fallback_attempts=list(self.fallback_attempts),
         )
 
 

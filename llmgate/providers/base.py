@@ -163,7 +163,13 @@ class Provider:
         return key
 
     def capabilities_for(self, model: str) -> Capabilities:
-        return self.spec.capabilities_for(model)
+        cache: dict[str, Capabilities] | None = self.__dict__.get("_capabilities")
+        if cache is None:
+            cache = self.__dict__["_capabilities"] = {}
+        caps = cache.get(model)
+        if caps is None:
+            caps = cache[model] = self.spec.capabilities_for(model)
+        return caps
 
     def image_download_limits(
         self, default_max_bytes: int = DEFAULT_MAX_BYTES, timeout: float | None = None
