@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import re
+import sys
 from typing import Any
 
 from typing_extensions import override
@@ -451,3 +452,5 @@ TARGETS = [
         api_key_env=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
     )
 ]
+if sys.version_info < (3, 11):  # google-genai 3.x needs Python 3.11
+    TARGETS = []

@@ -7,8 +7,11 @@ import json
 import warnings
 from typing import Any
 
-import httpx2
 import pytest
+
+pytest.importorskip("google.genai", minversion="3", reason="google-genai 3.x needs Python 3.11")
+
+import httpx2
 from google.genai import errors as genai_errors
 from google.genai import types as gt
 from pydantic import BaseModel

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("google.genai", minversion="3", reason="google-genai 3.x needs Python 3.11")
+
 from llmgate import LLMGate
 from llmgate._streaming import accumulate
 from llmgate.exceptions import (

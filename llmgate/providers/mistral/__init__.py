@@ -6,6 +6,10 @@ mapping and the class.
 
 from __future__ import annotations
 
+# The SDK is imported before anything it brings along (httpx2), so that a missing SDK is
+# reported as the missing ``llmgate[mistral]`` extra.
+import mistralai  # noqa: F401
+
 from .provider import MistralProvider
 
 __all__ = ["MistralProvider"]
