@@ -30,6 +30,8 @@ from ...types import (
     ToolCall,
     ToolCallDelta,
     ToolDefinition,
+    make_usage,
+    trusted,
 )
 
 DETAILS_KEY = "anthropic"
@@ -291,13 +293,7 @@ def usage_from(wire: Mapping[str, Any]) -> TokenUsage:
     completion = wire.get("output_tokens") or 0
     details = wire.get("output_tokens_details")
     thinking = details.get("thinking_tokens") if isinstance(details, Mapping) else None
-    return TokenUsage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=prompt + completion,
-        cached_prompt_tokens=cache_read,
-        reasoning_tokens=thinking,
-    )
+    return make_usage(prompt, completion, prompt + completion, cache_read, thinking)
 
 
 def thinking_details(blocks: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -313,7 +309,9 @@ def assistant_message(
     reasoning: str | None,
     thinking_blocks: list[dict[str, Any]],
 ) -> Message:
-    return Message(
+    # Unvalidated: every value is of its field's type by construction (see types.trusted).
+    return trusted(
+        Message,
         role="assistant",
         content=text if (text or not tool_calls) else None,
         tool_calls=tool_calls or None,
@@ -357,14 +355,19 @@ def response_from_json(
     if request_id:
         details["request_id"] = request_id
     message = assistant_message("".join(texts), calls, "".join(reasoning), thinking)
-    return CompletionResponse(
-        id=data.get("id") or "",
-        model=data.get("model") or "",
-        provider=provider,
-        choices=[Choice(index=0, message=message, finish_reason=finish_reason(stop_reason))],
-        usage=usage_from(data.get("usage") or {}),
-        provider_details=details,
-    )
+    fields: dict[str, Any] = {
+        "id": data.get("id") or "",
+        "model": data.get("model") or "",
+        "provider": provider,
+        "choices": [
+            trusted(Choice, index=0, message=message, finish_reason=finish_reason(stop_reason))
+        ],
+        "usage": usage_from(data.get("usage") or {}),
+        "provider_details": details,
+    }
+    if type(fields["id"]) is str and type(fields["model"]) is str:
+        return trusted(CompletionResponse, **fields)
+    return CompletionResponse(**fields)  # odd ids or model names: validated (and refused)
 
 
 class StreamTranslator:
@@ -384,6 +387,17 @@ class StreamTranslator:
         self._thinking: list[dict[str, Any]] = []
 
     def _chunk(self, **fields: Any) -> StreamChunk:
+        if (
+            type(self.id) is str
+            and type(self.model) is str
+            and type(fields.get("delta", "")) is str
+            and type(fields.get("reasoning_delta") or "") is str
+        ):
+            # Unvalidated: the wire's strings are strings, and the other values are of
+            # their fields' types by construction (see types.trusted).
+            return trusted(
+                StreamChunk, id=self.id, model=self.model, provider=self.provider, **fields
+            )
         return StreamChunk(id=self.id, model=self.model, provider=self.provider, **fields)
 
     def feed(self, event: Mapping[str, Any]) -> StreamChunk | None:

@@ -14,11 +14,13 @@ from typing import Any, ClassVar
 
 import anthropic
 import httpx2
+import pydantic_core
 from anthropic.resources.messages import Messages
 from typing_extensions import override
 
 from ..._errors import make_provider_error, map_transport_error
 from ..._registry import Capabilities
+from ..._sse import SSEParser
 from ...exceptions import (
     ConfigError,
     InvalidRequestError,
@@ -148,6 +150,27 @@ def _stream_error(data: str, response: httpx2.Response) -> anthropic.APIStatusEr
 # =========================================================================== 4. the provider
 
 
+def _load_json(data: bytes) -> Any:
+    """JSON from the wire; what is malformed raises json's own error, as the SDK's reader."""
+    try:
+        return pydantic_core.from_json(data)
+    except ValueError:
+        return json.loads(data)
+
+
+def _translate(
+    translator: StreamTranslator, event: bytes | None, data: bytes, response: httpx2.Response
+) -> StreamChunk | None:
+    """One server-sent event of a Messages stream (the SDK's ``raw_events``, read as bytes)."""
+    if event is None or event == b"ping":
+        return None
+    if event == b"error":
+        raise _stream_error(data.decode("utf-8", "replace"), response)
+    if not data:
+        return None
+    return translator.feed(_load_json(data))
+
+
 def _sdk_message(data: Mapping[str, Any], request_id: str | None) -> anthropic.types.Message:
     """The SDK's own Message for ``response.raw``, built as the SDK builds it (unvalidated)."""
     message = anthropic.types.Message.construct(**data)
@@ -226,16 +249,15 @@ class AnthropicProvider(Provider):
         raw = self.client.messages.with_raw_response.create(stream=True, **kwargs)
         response: httpx2.Response = raw.http_response
         translator = StreamTranslator(self.name)
+        events = SSEParser()
         try:
-            for sse in anthropic.Stream.raw_events(response):
-                event = sse.event
-                if event is None or event == "ping":
-                    continue
-                if event == "error":
-                    raise _stream_error(sse.data, response)
-                if not sse.data:
-                    continue
-                chunk = translator.feed(json.loads(sse.data))
+            for piece in response.iter_bytes():
+                for event, data in events.feed(piece):
+                    chunk = _translate(translator, event, data, response)
+                    if chunk is not None:
+                        yield chunk
+            for event, data in events.close():
+                chunk = _translate(translator, event, data, response)
                 if chunk is not None:
                     yield chunk
         finally:
@@ -248,16 +270,15 @@ class AnthropicProvider(Provider):
         raw = await client.messages.with_raw_response.create(stream=True, **kwargs)
         response: httpx2.Response = raw.http_response
         translator = StreamTranslator(self.name)
+        events = SSEParser()
         try:
-            async for sse in anthropic.AsyncStream.raw_events(response):
-                event = sse.event
-                if event is None or event == "ping":
-                    continue
-                if event == "error":
-                    raise _stream_error(sse.data, response)
-                if not sse.data:
-                    continue
-                chunk = translator.feed(json.loads(sse.data))
+            async for piece in response.aiter_bytes():
+                for event, data in events.feed(piece):
+                    chunk = _translate(translator, event, data, response)
+                    if chunk is not None:
+                        yield chunk
+            for event, data in events.close():
+                chunk = _translate(translator, event, data, response)
                 if chunk is not None:
                     yield chunk
         finally:

@@ -34,7 +34,9 @@ from ...types import (
     TokenUsage,
     ToolCall,
     ToolCallDelta,
+    make_usage,
     parse_tool_arguments,
+    trusted,
 )
 
 # --------------------------------------------------------------------------- 1. requests
@@ -351,12 +353,12 @@ def usage_from_wire(usage: Any) -> TokenUsage | None:
     cached = prompt_details.get("cached_tokens")
     if cached is None:
         cached = usage.get("prompt_cache_hit_tokens")
-    return TokenUsage(
-        prompt_tokens=usage.get("prompt_tokens") or 0,
-        completion_tokens=usage.get("completion_tokens") or 0,
-        total_tokens=usage.get("total_tokens") or 0,
-        cached_prompt_tokens=cached,
-        reasoning_tokens=completion_details.get("reasoning_tokens"),
+    return make_usage(
+        usage.get("prompt_tokens") or 0,
+        usage.get("completion_tokens") or 0,
+        usage.get("total_tokens") or 0,
+        cached,
+        completion_details.get("reasoning_tokens"),
     )
 
 
@@ -432,7 +434,9 @@ def message_from_wire(message: Mapping[str, Any], provider: str) -> Message:
             )
     reasoning, field = _reasoning(message)
     refusal = message.get("refusal")
-    return Message(
+    # Unvalidated: every value is of its field's type by construction (see types.trusted).
+    return trusted(
+        Message,
         role="assistant",
         content=text if (text or not calls) else None,
         tool_calls=calls,
@@ -452,7 +456,8 @@ def response_from_wire(data: Mapping[str, Any], *, provider: str, model: str) ->
     filters = []
     for position, choice in enumerate(data.get("choices") or ()):
         choices.append(
-            Choice(
+            trusted(
+                Choice,
                 index=_index(choice, position),
                 message=message_from_wire(choice.get("message") or {}, provider),
                 finish_reason=finish_reason(choice.get("finish_reason")),
@@ -463,14 +468,17 @@ def response_from_wire(data: Mapping[str, Any], *, provider: str, model: str) ->
     details = {key: data[key] for key in _RESPONSE_DETAILS if data.get(key) is not None}
     if filters:
         details["content_filter_results"] = filters
-    return CompletionResponse(
-        id=data.get("id") or "",
-        model=data.get("model") or model,
-        provider=provider,
-        choices=choices,
-        usage=usage_from_wire(data.get("usage")) or TokenUsage(),
-        provider_details=details,
-    )
+    fields: dict[str, Any] = {
+        "id": data.get("id") or "",
+        "model": data.get("model") or model,
+        "provider": provider,
+        "choices": choices,
+        "usage": usage_from_wire(data.get("usage")) or TokenUsage(),
+        "provider_details": details,
+    }
+    if type(fields["id"]) is str and type(fields["model"]) is str:
+        return trusted(CompletionResponse, **fields)
+    return CompletionResponse(**fields)  # odd ids or model names: validated (and refused)
 
 
 def completion_as_chunk(data: Any) -> dict[str, Any]:
@@ -582,7 +590,8 @@ class ChunkTranslator:
         return out
 
     def _chunk(self, **fields: Any) -> StreamChunk:
-        return StreamChunk(id=self.id, model=self.model, provider=self.provider, **fields)
+        # Unvalidated: every value is of its field's type by construction.
+        return trusted(StreamChunk, id=self.id, model=self.model, provider=self.provider, **fields)
 
 
 _DONE = object()
