@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("google.genai", minversion="3", reason="google-genai 3.x needs Python 3.11")
+
 from llmgate import LLMGate
 from llmgate.exceptions import AuthError, BadRequestError, RateLimitError
 from llmgate.providers.gemini._convert import retry_delay
