@@ -125,3 +125,33 @@ async def test_async_error_frame_that_is_not_json_is_a_server_error(fake: OddAnt
         with pytest.raises(ServerError, match="upstream exploded"):
             async for _ in stream:
                 pass
+
+
+CR_ERROR_EVENT = (
+    b'event: error\rdata: {"type": "error", "error": {"type": "overloaded_error", '
+    b'"message": "overloaded at the very end"}}\r\r'
+)
+
+
+def test_stream_ending_on_a_bare_cr_line_end_reads_its_last_event(fake: OddAnthropic) -> None:
+    fake.push(Reply(text="nearly there"))
+    fake.insert = [(10_000, CR_ERROR_EVENT)]  # last, and nothing after its final CR
+    with gate_for(fake) as gate:
+        stream = gate.completion(MODEL, USER, stream=True)
+        with pytest.raises(ServerError, match="overloaded at the very end") as info:
+            list(stream)
+    assert info.value.status_code == 529
+    assert stream.text == "nearly there"
+
+
+async def test_async_stream_ending_on_a_bare_cr_line_end_reads_its_last_event(
+    fake: OddAnthropic,
+) -> None:
+    fake.push(Reply(text="nearly there"))
+    fake.insert = [(10_000, CR_ERROR_EVENT)]
+    async with gate_for(fake) as gate:
+        stream = await gate.acompletion(MODEL, USER, stream=True)
+        with pytest.raises(ServerError, match="overloaded at the very end"):
+            async for _ in stream:
+                pass
+    assert stream.text == "nearly there"
