@@ -199,3 +199,20 @@ def test_trusted_refuses_unknown_fields() -> None:
 def test_image_part_round_trips_bytes() -> None:
     part = ImagePart.from_bytes(b"\x89PNG", "image/png")
     assert part.image_bytes is not None and part.image_bytes.raw_bytes() == b"\x89PNG"
+
+
+def test_embedding_raw_is_built_once_on_first_access() -> None:
+    from llmgate.types import EmbeddingResponse
+
+    built: list[int] = []
+
+    def factory() -> dict[str, int]:
+        built.append(1)
+        return {"sdk": 1}
+
+    response = EmbeddingResponse(embeddings=[[0.5]], model="m", provider="p")
+    response.set_raw(factory=factory)
+    assert built == []
+    assert response.raw == {"sdk": 1}
+    assert response.raw == {"sdk": 1}
+    assert built == [1]
