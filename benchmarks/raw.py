@@ -31,12 +31,19 @@ def openai_like(options: dict[str, Any], model: str, embedding_model: str | None
     holder: dict[str, Any] = {}
 
     def complete() -> Any:
-        return client.chat.completions.create(model=model, messages=MESSAGES).choices[0].message.content  # type: ignore[arg-type]
+        return (
+            client.chat.completions.create(model=model, messages=MESSAGES)
+            .choices[0]
+            .message.content
+        )  # type: ignore[arg-type]
 
     def stream() -> int:
         pieces = 0
         for chunk in client.chat.completions.create(
-            model=model, messages=MESSAGES, stream=True, stream_options={"include_usage": True}  # type: ignore[arg-type]
+            model=model,
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},  # type: ignore[arg-type]
         ):
             if chunk.choices and chunk.choices[0].delta.content:
                 pieces += 1
@@ -61,7 +68,9 @@ def openai_like(options: dict[str, Any], model: str, embedding_model: str | None
 def anthropic_raw(options: dict[str, Any], model: str, embedding_model: str | None) -> RawVendor:
     import anthropic
 
-    client = anthropic.Anthropic(api_key=options["api_key"], base_url=options["base_url"], max_retries=0)
+    client = anthropic.Anthropic(
+        api_key=options["api_key"], base_url=options["base_url"], max_retries=0
+    )
     holder: dict[str, Any] = {}
 
     def complete() -> Any:
@@ -70,7 +79,9 @@ def anthropic_raw(options: dict[str, Any], model: str, embedding_model: str | No
 
     def stream() -> int:
         pieces = 0
-        for event in client.messages.create(model=model, max_tokens=1024, messages=MESSAGES, stream=True):  # type: ignore[arg-type]
+        for event in client.messages.create(
+            model=model, max_tokens=1024, messages=MESSAGES, stream=True
+        ):  # type: ignore[arg-type]
             if event.type == "content_block_delta" and event.delta.type == "text_delta":
                 pieces += 1
         return pieces
@@ -155,7 +166,9 @@ def cohere_raw(options: dict[str, Any], model: str, embedding_model: str | None)
     def stream() -> int:
         return sum(
             1
-            for event in client.chat_stream(model=model, messages=MESSAGES, request_options=no_retry)  # type: ignore[arg-type]
+            for event in client.chat_stream(
+                model=model, messages=MESSAGES, request_options=no_retry
+            )  # type: ignore[arg-type]
             if event.type == "content-delta"
         )
 
@@ -220,7 +233,11 @@ def ollama_raw(options: dict[str, Any], model: str, embedding_model: str | None)
         return client.chat(model=model, messages=MESSAGES).message.content
 
     def stream() -> int:
-        return sum(1 for part in client.chat(model=model, messages=MESSAGES, stream=True) if part.message.content)
+        return sum(
+            1
+            for part in client.chat(model=model, messages=MESSAGES, stream=True)
+            if part.message.content
+        )
 
     async def acomplete() -> Any:
         aclient = holder.get("async")

@@ -86,7 +86,9 @@ def _median_per_call(fn: Callable[[], Any], calls: int) -> float:
     return (time.perf_counter() - started) / calls
 
 
-def interleaved(a: Callable[[], Any], b: Callable[[], Any], calls: int, rounds: int) -> tuple[float, float]:
+def interleaved(
+    a: Callable[[], Any], b: Callable[[], Any], calls: int, rounds: int
+) -> tuple[float, float]:
     """Median seconds per call of ``a`` and ``b``, measured in alternating rounds."""
     a(), b()  # warm up: clients, connections, lazy imports
     times_a: list[float] = []
@@ -198,7 +200,9 @@ print(time.perf_counter() - started)
 
 def _run_timed(code: str) -> float:
     env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, check=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -251,7 +255,10 @@ def mock_batch(requests: int = 100_000) -> tuple[float, float, float]:
 
     import llmgate
 
-    items = [{"model": "mock/m", "messages": [{"role": "user", "content": f"q{i}"}]} for i in range(requests)]
+    items = [
+        {"model": "mock/m", "messages": [{"role": "user", "content": f"q{i}"}]}
+        for i in range(requests)
+    ]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     result = llmgate.LLMGate().batch(items, max_concurrency=32)
@@ -271,9 +278,15 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value:,.2f} s"
 
 
-def render(rows: list[Row], imports: dict[str, float], linear: list[tuple[int, float]], batch: tuple[float, float, float] | None) -> str:
+def render(
+    rows: list[Row],
+    imports: dict[str, float],
+    linear: list[tuple[int, float]],
+    batch: tuple[float, float, float] | None,
+) -> str:
     versions = ", ".join(
-        f"{pkg} {importlib.metadata.version(pkg)}" for pkg in ["llmgate", "pydantic", *SDK_PACKAGES.values()]
+        f"{pkg} {importlib.metadata.version(pkg)}"
+        for pkg in ["llmgate", "pydantic", *SDK_PACKAGES.values()]
     )
     lines = [
         "# Performance",
@@ -293,7 +306,9 @@ def render(rows: list[Row], imports: dict[str, float], linear: list[tuple[int, f
     ]
     for row in rows:
         for metric, (ours, theirs) in row.metrics.items():
-            lines.append(f"| {row.vendor} | {metric} | {_fmt(metric, ours)} | {_fmt(metric, theirs)} | {ours / theirs:.2f} |")
+            lines.append(
+                f"| {row.vendor} | {metric} | {_fmt(metric, ours)} | {_fmt(metric, theirs)} | {ours / theirs:.2f} |"
+            )
     lines += ["", "## Import time", "", "| Statement | Time over a bare interpreter |", "|---|---|"]
     for name, seconds in imports.items():
         lines.append(f"| `{name}` | {seconds * 1e3:.1f} ms |")
@@ -327,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="do not write docs/performance.md")
     parser.add_argument("--skip-batch", action="store_true")
     args = parser.parse_args(argv)
-    settings = Settings(calls=40, rounds=3, streams=3, async_requests=200) if args.quick else Settings()
+    settings = (
+        Settings(calls=40, rounds=3, streams=3, async_requests=200) if args.quick else Settings()
+    )
     rows = []
     for vendor in args.vendors:
         print(f"benchmarking {vendor} ...", file=sys.stderr, flush=True)

@@ -34,9 +34,7 @@ def main() -> int:
 
     def script(request: RecordedRequest) -> Script:
         path = request.path.lower()
-        is_embedding = "embed" in path or (
-            "invoke" in path and "converse" not in path
-        )
+        is_embedding = "embed" in path or ("invoke" in path and "converse" not in path)
         return embedding if is_embedding else chat
 
     vendor.set_default(script)
