@@ -180,6 +180,7 @@ class ProviderError(LLMGateError):
             "request_id": self.request_id,
             "retry_after": self.retry_after,
             "retryable": self.retryable,
+            "body": self.body,
         }
         return (_rebuild_provider_error, (type(self), self.message, kwargs))
 
@@ -236,6 +237,14 @@ class StructuredOutputError(LLMGateError):
         self.usage: Any = None  # TokenUsage of every attempt, set by the gate
         self.attempts = 1
 
+    @override
+    def __reduce__(self) -> Any:
+        return (_rebuild_structured_error, (str(self), self.raw_text, self.errors))
+
+
+def _rebuild_structured_error(message: str, raw_text: str, errors: Any) -> StructuredOutputError:
+    return StructuredOutputError(message, raw_text=raw_text, errors=errors)
+
 
 class BatchTimeoutError(LLMGateError, TimeoutError):
     """One batch item ran longer than its ``timeout``, counted from when it started."""
@@ -245,6 +254,10 @@ class BatchTimeoutError(LLMGateError, TimeoutError):
         self.index = index
         self.timeout = timeout
 
+    @override
+    def __reduce__(self) -> Any:
+        return (BatchTimeoutError, (self.index, self.timeout))
+
 
 class AllProvidersFailedError(LLMGateError):
     """Every model of a fallback list failed; ``errors`` lists ``(model, exception)``."""
@@ -253,6 +266,10 @@ class AllProvidersFailedError(LLMGateError):
         self.errors = list(errors)
         lines = "; ".join(f"{model}: {type(exc).__name__}: {exc}" for model, exc in self.errors)
         super().__init__(f"all {len(self.errors)} models failed: {lines}")
+
+    @override
+    def __reduce__(self) -> Any:
+        return (AllProvidersFailedError, (self.errors,))
 
 
 def error_for_status(status: int | None) -> type[ProviderError]:

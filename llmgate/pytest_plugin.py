@@ -7,19 +7,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .testing import MockScript, block_network, scripted
+if TYPE_CHECKING:
+    from .testing import MockScript
 
 
 @pytest.fixture
 def llmgate_block_network() -> Iterator[None]:
+    from .testing import block_network  # imported on use: pytest loads this plugin everywhere
+
     with block_network():
         yield
 
 
 @pytest.fixture
 def llmgate_mock() -> Iterator[MockScript]:
+    from .testing import scripted
+
     with scripted() as script:
         yield script

@@ -7,7 +7,7 @@ It adds its models to the call's list and the gate runs the one fallback impleme
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from typing_extensions import override
 
@@ -37,7 +37,15 @@ class FallbackMiddleware(SettingsMiddleware):
         if fallback_on is None:
             self.fallback_on: tuple[type[BaseException], ...] | None = None
         else:
-            errors = (fallback_on,) if isinstance(fallback_on, type) else tuple(fallback_on)
+            if isinstance(fallback_on, type):
+                errors: tuple[Any, ...] = (fallback_on,)
+            elif isinstance(fallback_on, (list, tuple, set, frozenset)):
+                errors = tuple(fallback_on)
+            else:
+                raise ConfigError(
+                    f"fallback_on takes exception classes, not {fallback_on!r}: "
+                    "pass e.g. fallback_on=(RateLimitError, ServerError)"
+                )
             for error in errors:
                 if not (isinstance(error, type) and issubclass(error, BaseException)):
                     raise ConfigError(f"fallback_on takes exception classes, not {error!r}")

@@ -240,31 +240,16 @@ def _unpickled(error: BaseException) -> Any:
     return pickle.loads(pickle.dumps(error))
 
 
-@pytest.mark.xfail(
-    reason="StructuredOutputError has a required keyword-only raw_text and no __reduce__, "
-    "so it cannot be unpickled (e.g. raised in a ProcessPoolExecutor worker)",
-    strict=True,
-)
 def test_structured_output_error_survives_pickling() -> None:
     copy = _unpickled(StructuredOutputError("not JSON", raw_text="{oops", errors=["x"]))
     assert (copy.raw_text, copy.errors) == ("{oops", ["x"])
 
 
-@pytest.mark.xfail(
-    reason="BatchTimeoutError(index, timeout) keeps only its message in args, "
-    "so unpickling calls BatchTimeoutError(message) and fails",
-    strict=True,
-)
 def test_batch_timeout_error_survives_pickling() -> None:
     copy = _unpickled(BatchTimeoutError(3, 1.5))
     assert (copy.index, copy.timeout) == (3, 1.5)
 
 
-@pytest.mark.xfail(
-    reason="AllProvidersFailedError(errors) keeps only its message in args, "
-    "so unpickling calls AllProvidersFailedError(message) and fails",
-    strict=True,
-)
 def test_all_providers_failed_error_survives_pickling() -> None:
     copy = _unpickled(AllProvidersFailedError([("a/m", ServerError("down"))]))
     assert [model for model, _ in copy.errors] == ["a/m"]

@@ -51,12 +51,6 @@ def test_fallback_on_must_be_exception_classes(bad: Any) -> None:
         FallbackMiddleware(["mock/b"], fallback_on=bad)
 
 
-@pytest.mark.xfail(
-    reason="FallbackMiddleware(fallback_on=<an exception instance>) calls tuple() on it and "
-    "raises TypeError: 'RateLimitError' object is not iterable, not the ConfigError it "
-    "raises for other wrong values",
-    strict=True,
-)
 def test_fallback_on_an_exception_instance_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="fallback_on takes exception classes"):
         FallbackMiddleware(["mock/b"], fallback_on=RateLimitError("429"))  # type: ignore[arg-type]

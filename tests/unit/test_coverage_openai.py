@@ -163,12 +163,6 @@ def test_named_messages_and_strict_tools_are_sent(fake: FakeVendor) -> None:
     assert "description" not in sent["tools"][0]["function"]
 
 
-@pytest.mark.xfail(
-    reason="providers/openai/_convert.py warns with its own DroppedParameterWarning class, "
-    "not llmgate.DroppedParameterWarning: warnings filters and pytest.warns on the public "
-    "class (as documented for every provider) miss what OpenAI drops",
-    strict=True,
-)
 @pytest.mark.filterwarnings("ignore:parameter 'task_type' dropped")
 def test_openai_drops_warn_with_the_public_warning_class(fake: FakeVendor) -> None:
     with gate_for(fake.base_url) as gate:

@@ -11,10 +11,9 @@ import pytest
 from pydantic import BaseModel
 
 from llmgate._streaming import accumulate
-from llmgate.exceptions import InvalidRequestError
+from llmgate.exceptions import DroppedParameterWarning, InvalidRequestError
 from llmgate.providers.openai._convert import (
     ChunkTranslator,
-    DroppedParameterWarning,
     MalformedFrame,
     SSEDecoder,
     WireError,

@@ -15,13 +15,13 @@ import inspect
 import json
 import re
 import sys
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pydantic_core
 
 from ... import _structured
+from ..._errors import drop_parameter as drop_vendor_parameter
 from ...exceptions import InvalidRequestError
 from ...types import (
     Choice,
@@ -46,17 +46,9 @@ from ...types import (
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
-class DroppedParameterWarning(UserWarning):
-    """A parameter the vendor does not accept was left out of the request."""
-
-
 def drop_parameter(name: str, provider: str, *, strict: bool, why: str = "") -> None:
     """Warn that ``name`` is not sent (or raise, when the gate runs with strict_params)."""
-    reason = why or f"{provider} does not accept it"
-    message = f"parameter {name!r} dropped: {reason}"
-    if strict:
-        raise InvalidRequestError(message)
-    warnings.warn(message, DroppedParameterWarning, stacklevel=4)
+    drop_vendor_parameter(provider, repr(name), why, strict=strict)
 
 
 def _user_content(message: Message) -> str | list[dict[str, Any]]:
