@@ -217,8 +217,15 @@ def bedrock_raw(options: dict[str, Any], model: str, embedding_model: str | None
 
     def embed() -> Any:
         assert embedding_model is not None
-        body = json.dumps({"inputText": "alpha"})
-        return json.loads(client.invoke_model(modelId=embedding_model, body=body)["body"].read())
+        # Titan embeds one text a call: the two texts llmgate is given, one after the other.
+        return [
+            json.loads(
+                client.invoke_model(modelId=embedding_model, body=json.dumps({"inputText": text}))[
+                    "body"
+                ].read()
+            )
+            for text in ("alpha", "beta")
+        ]
 
     return RawVendor(complete, stream, None, embed if embedding_model else None, client.close)
 
