@@ -16,10 +16,7 @@ neutral scripts cannot express.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +30,8 @@ from tests.fakes.server import (
     Reply,
     Response,
     delay_header,
+    encode_base64,
+    fake_vector,
     json_response,
     stream_with_delays,
     with_reply_faults,
@@ -338,16 +337,6 @@ class CohereFake(FakeVendor):
             "response_type": "embeddings_by_type",
         }
         return json_response(payload, headers={REQUEST_ID_HEADER: "req-embed-1", **reply.headers})
-
-
-def fake_vector(text: str, dimensions: int) -> list[float]:
-    """A deterministic vector per text, exactly representable in float32."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [(digest[i % len(digest)] - 128) / 128 for i in range(dimensions)]
-
-
-def encode_base64(vector: list[float]) -> str:
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
 # --------------------------------------------------------------------------- wire view

@@ -16,7 +16,6 @@ over HTTP and as an in-stream event; the API sends no request-id header, so neit
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import sys
@@ -33,6 +32,7 @@ from tests.fakes.server import (
     Reply,
     Response,
     delay_header,
+    fake_vector,
     json_response,
     sse_event,
     stream_with_delays,
@@ -83,12 +83,6 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 def encode_signature(signature: str) -> str:
     """Thought signatures are bytes, base64 on the wire."""
     return base64.b64encode(signature.encode()).decode("ascii")
-
-
-def fake_vector(text: str, dimensions: int) -> list[float]:
-    """A deterministic vector per text, exactly representable in float32."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [(digest[i % len(digest)] - 128) / 128 for i in range(dimensions)]
 
 
 class GeminiFake(FakeVendor):

@@ -8,10 +8,7 @@ reasoning, Mistral's error bodies (``{"object": "error", ...}``, and FastAPI's
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +22,8 @@ from tests.fakes.server import (
     Reply,
     Response,
     delay_header,
+    encode_base64,
+    fake_vector,
     json_response,
     sse_event,
     stream_with_delays,
@@ -309,16 +308,6 @@ class MistralFake(FakeVendor):
             },
         }
         return json_response(payload, headers={REQUEST_ID_HEADER: "req-embd-1", **reply.headers})
-
-
-def fake_vector(text: str, dimensions: int) -> list[float]:
-    """A deterministic vector per text, exactly representable in float32."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [(digest[i % len(digest)] - 128) / 128 for i in range(dimensions)]
-
-
-def encode_base64(vector: list[float]) -> str:
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
 # --------------------------------------------------------------------------- wire view

@@ -10,7 +10,6 @@ same object as an NDJSON line inside a stream). Ollama sends no request id heade
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ from tests.fakes.server import (
     Reply,
     Response,
     delay_header,
+    fake_vector,
     json_response,
     stream_with_delays,
     with_reply_faults,
@@ -64,12 +64,6 @@ def tool_calls(reply: Reply, start: int = 0) -> list[dict[str, Any]]:
         {"function": {"index": start + i, "name": call.name, "arguments": call.arguments}}
         for i, call in enumerate(reply.tool_calls)
     ]
-
-
-def fake_vector(text: str, dimensions: int) -> list[float]:
-    """A deterministic vector per text, exactly representable as a float."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return [(digest[i % len(digest)] - 128) / 128 for i in range(dimensions)]
 
 
 class OllamaFake(FakeVendor):

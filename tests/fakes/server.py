@@ -12,8 +12,11 @@ assert on what really went over the wire.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
+import struct
 import threading
 import time
 import urllib.parse
@@ -461,6 +464,17 @@ def with_reply_faults(
     elif reply.error_after is not None:
         pieces = [*pieces[: reply.error_after], error_frame]
     return pieces, reply.drop_after
+
+
+def fake_vector(text: str, dimensions: int) -> list[float]:
+    """A deterministic vector per text, exactly representable in float32."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [(digest[i % len(digest)] - 128) / 128 for i in range(dimensions)]
+
+
+def encode_base64(vector: list[float]) -> str:
+    """A vector as little-endian float32 in base64 (the vendors' base64 embedding format)."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
 def delay_header(seconds: float) -> dict[str, str]:
