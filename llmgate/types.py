@@ -44,7 +44,12 @@ class _Model(BaseModel):
 
 
 _M = TypeVar("_M", bound=BaseModel)
+_new = object.__new__
 _set = object.__setattr__
+# BaseModel's slots, set through their descriptors (the fastest way around __setattr__).
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 # per class: every field in order (with its default), the fields with a default factory,
 # and the defaults of the private attributes
 _Template = tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...], dict[str, Any] | None]
@@ -73,18 +78,18 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     pydantic's ``model_construct`` it inspects no default factory per call.
     """
     fields, factories, private = _TEMPLATES.get(cls) or _template(cls)
-    data = dict(fields)  # every field, in declaration order (repr and dumps follow it)
+    data = fields.copy()  # every field, in declaration order (repr and dumps follow it)
     data.update(values)
     if len(data) != len(fields):
         raise TypeError(f"{cls.__name__} has no field {sorted(set(values) - set(fields))}")
     for name, factory in factories:
         if name not in values:
             data[name] = factory()
-    instance = cls.__new__(cls)
+    instance: _M = _new(cls)
     _set(instance, "__dict__", data)
-    _set(instance, "__pydantic_fields_set__", set(values))
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", None if private is None else dict(private))
+    _set_fields_set(instance, set(values))
+    _set_extra(instance, None)
+    _set_private(instance, None if private is None else private.copy())
     return instance
 
 
@@ -511,6 +516,32 @@ class StreamChunk(_Model):
     restarted: bool = False
     parsed: Any = None
     provider_details: dict[str, Any] | None = None
+
+
+_CHUNK_FIELDS: dict[str, Any] | None = None
+
+
+def text_chunk(id: str, model: str, provider: str, delta: str) -> StreamChunk:
+    """``StreamChunk(id=id, model=model, provider=provider, delta=delta)``, unvalidated.
+
+    A piece of text is the commonest chunk of every stream, so providers build it here,
+    from values they know to be strings, at about half the cost of validating.
+    """
+    global _CHUNK_FIELDS
+    if _CHUNK_FIELDS is None:
+        _CHUNK_FIELDS = _template(StreamChunk)[0]
+    data = _CHUNK_FIELDS.copy()
+    data["id"] = id
+    data["model"] = model
+    data["provider"] = provider
+    data["delta"] = delta
+    data["fallback_attempts"] = []
+    chunk: StreamChunk = _new(StreamChunk)
+    _set(chunk, "__dict__", data)
+    _set_fields_set(chunk, {"id", "model", "provider", "delta"})
+    _set_extra(chunk, None)
+    _set_private(chunk, None)
+    return chunk
 
 
 # --------------------------------------------------------------------------- requests

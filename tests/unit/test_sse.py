@@ -15,6 +15,12 @@ BODIES = [
     b"event: a\ndata: 1\n\nevent: tail\ndata: 2\n",
     b"event: only\n\ndata: no event name\n\nid: 7\nretry: 10\ndata: x\n\n",
     b"data: x\n\n\n\nevent:y\ndata:z\n\n",
+    # one whole event a piece (the parser's fast path)
+    b'event: content_block_delta\ndata: {"text": "w"}\n\n',
+    b"event: \ndata: x\n\nevent:\n\ndata: y\n\n",
+    b"event:  two spaces\ndata:  two spaces\n\n",
+    b"data: no name\n\n",
+    b"event: two data lines\ndata: a\ndata: b\n\n",
 ]
 
 

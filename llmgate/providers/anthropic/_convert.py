@@ -31,6 +31,7 @@ from ...types import (
     ToolCallDelta,
     ToolDefinition,
     make_usage,
+    text_chunk,
     trusted,
 )
 
@@ -381,6 +382,7 @@ class StreamTranslator:
         self.provider = provider
         self.id = ""
         self.model = ""
+        self._plain = True  # id and model are strings: chunks can be built unvalidated
         self._start_usage: dict[str, Any] = {}
         self._tool_ordinals: dict[int, int] = {}
         self._thinking_parts: dict[int, tuple[list[str], list[str]]] = {}
@@ -388,8 +390,7 @@ class StreamTranslator:
 
     def _chunk(self, **fields: Any) -> StreamChunk:
         if (
-            type(self.id) is str
-            and type(self.model) is str
+            self._plain
             and type(fields.get("delta", "")) is str
             and type(fields.get("reasoning_delta") or "") is str
         ):
@@ -403,7 +404,12 @@ class StreamTranslator:
     def feed(self, event: Mapping[str, Any]) -> StreamChunk | None:
         kind = event.get("type")
         if kind == "content_block_delta":
-            return self._delta(event.get("index", 0), event.get("delta") or {})
+            delta = event.get("delta") or {}
+            if self._plain and delta.get("type") == "text_delta":  # the commonest event
+                text = delta.get("text")
+                if type(text) is str:
+                    return text_chunk(self.id, self.model, self.provider, text) if text else None
+            return self._delta(event.get("index", 0), delta)
         if kind == "content_block_start":
             return self._start(event.get("index", 0), event.get("content_block") or {})
         if kind == "content_block_stop":
@@ -413,6 +419,7 @@ class StreamTranslator:
             message = event.get("message") or {}
             self.id = message.get("id") or ""
             self.model = message.get("model") or ""
+            self._plain = type(self.id) is str and type(self.model) is str
             self._start_usage = dict(message.get("usage") or {})
             return None
         if kind == "message_delta":

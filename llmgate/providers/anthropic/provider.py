@@ -20,7 +20,7 @@ from typing_extensions import override
 
 from ..._errors import make_provider_error, map_transport_error
 from ..._registry import Capabilities
-from ..._sse import SSEParser
+from ..._sse import SSEParser, aiter_body, iter_body
 from ...exceptions import (
     ConfigError,
     InvalidRequestError,
@@ -150,14 +150,6 @@ def _stream_error(data: str, response: httpx2.Response) -> anthropic.APIStatusEr
 # =========================================================================== 4. the provider
 
 
-def _load_json(data: bytes) -> Any:
-    """JSON from the wire; what is malformed raises json's own error, as the SDK's reader."""
-    try:
-        return pydantic_core.from_json(data)
-    except ValueError:
-        return json.loads(data)
-
-
 def _translate(
     translator: StreamTranslator, event: bytes | None, data: bytes, response: httpx2.Response
 ) -> StreamChunk | None:
@@ -168,7 +160,11 @@ def _translate(
         raise _stream_error(data.decode("utf-8", "replace"), response)
     if not data:
         return None
-    return translator.feed(_load_json(data))
+    try:
+        payload = pydantic_core.from_json(data)
+    except ValueError:
+        payload = json.loads(data)  # raises json's own error, as the SDK's reader does
+    return translator.feed(payload)
 
 
 def _sdk_message(data: Mapping[str, Any], request_id: str | None) -> anthropic.types.Message:
@@ -251,7 +247,7 @@ class AnthropicProvider(Provider):
         translator = StreamTranslator(self.name)
         events = SSEParser()
         try:
-            for piece in response.iter_bytes():
+            for piece in iter_body(response):
                 for event, data in events.feed(piece):
                     chunk = _translate(translator, event, data, response)
                     if chunk is not None:
@@ -272,7 +268,7 @@ class AnthropicProvider(Provider):
         translator = StreamTranslator(self.name)
         events = SSEParser()
         try:
-            async for piece in response.aiter_bytes():
+            async for piece in aiter_body(response):
                 for event, data in events.feed(piece):
                     chunk = _translate(translator, event, data, response)
                     if chunk is not None:

@@ -22,6 +22,7 @@ import pydantic_core
 
 from ... import _structured
 from ..._errors import drop_parameter as drop_vendor_parameter
+from ..._sse import one_event
 from ...exceptions import InvalidRequestError
 from ...types import (
     Choice,
@@ -36,6 +37,7 @@ from ...types import (
     ToolCallDelta,
     make_usage,
     parse_tool_arguments,
+    text_chunk,
     trusted,
 )
 
@@ -307,7 +309,7 @@ def load_json(data: bytes | str) -> Any:
 
 def check_error(payload: Any, headers: Any = None) -> None:
     """Raise WireError for ``{"error": ...}`` where a result was expected."""
-    if isinstance(payload, Mapping):
+    if type(payload) is dict or isinstance(payload, Mapping):
         error = payload.get("error")
         if error:
             raise WireError(error, headers=headers)
@@ -338,7 +340,7 @@ def finish_reason(value: Any) -> str | None:
 
 
 def usage_from_wire(usage: Any) -> TokenUsage | None:
-    if not isinstance(usage, Mapping):
+    if usage is None or not (type(usage) is dict or isinstance(usage, Mapping)):
         return None
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
@@ -509,19 +511,21 @@ class ChunkTranslator:
     def feed(self, payload: Mapping[str, Any]) -> list[StreamChunk]:
         if not self.id and payload.get("id"):
             self.id = str(payload["id"])
-        if payload.get("model"):
-            self.model = str(payload["model"])
+        model = payload.get("model")
+        if model and model != self.model:
+            self.model = str(model)
         out: list[StreamChunk] = []
         for position, choice in enumerate(payload.get("choices") or ()):
             index = _index(choice, position)
-            delta = choice.get("delta") or {}
-            chunk = self._delta_chunk(delta, index)
+            chunk = self._delta_chunk(choice.get("delta") or {}, index)
             if chunk is not None:
                 out.append(chunk)
-            reason = finish_reason(choice.get("finish_reason"))
-            if reason:
-                self._finish[index] = reason
-        usage = usage_from_wire(_stream_usage(payload))
+            if choice.get("finish_reason"):
+                reason = finish_reason(choice["finish_reason"])
+                if reason:
+                    self._finish[index] = reason
+        raw_usage = payload.get("usage")
+        usage = usage_from_wire(raw_usage if raw_usage is not None else _stream_usage(payload))
         if usage is not None:
             self._usage = usage
             if self._finished:
@@ -537,14 +541,17 @@ class ChunkTranslator:
         return self._final()
 
     def _delta_chunk(self, delta: Mapping[str, Any], index: int) -> StreamChunk | None:
-        text = _content_text(delta.get("content"))
-        reasoning, field = _reasoning(delta)
-        if field:
-            self._reasoning_field = field
+        content = delta.get("content")
+        text = content if type(content) is str else _content_text(content)
+        reasoning: str | None = None
+        if not delta.keys().isdisjoint(REASONING_FIELDS):
+            reasoning, field = _reasoning(delta)
+            if field:
+                self._reasoning_field = field
         refusal = delta.get("refusal")
         if isinstance(refusal, str) and refusal:
             self._refusal.append(refusal)
-        tool_deltas = None
+        tool_deltas: list[ToolCallDelta] | None = None
         raw_calls = delta.get("tool_calls")
         if raw_calls:
             tool_deltas = []
@@ -560,6 +567,8 @@ class ChunkTranslator:
                 )
         if not (text or reasoning or tool_deltas):
             return None
+        if reasoning is None and tool_deltas is None and index == 0:
+            return text_chunk(self.id, self.model, self.provider, text)  # the commonest chunk
         return self._chunk(
             delta=text, reasoning_delta=reasoning, tool_call_deltas=tool_deltas, index=index
         )
@@ -604,6 +613,19 @@ class SSEDecoder:
         self._event: bytes | None = None
 
     def feed(self, piece: bytes) -> list[Any]:
+        if not (self._buffer or self._data or self.done) and self._event is None:
+            whole = one_event(piece)  # the usual piece: one whole event
+            if whole is not None:
+                name, data = whole
+                self._event = None if name is None else name.strip()
+                try:
+                    payload = self._dispatch(data)
+                finally:
+                    self._event = None
+                if payload is _DONE:
+                    self.done = True
+                    return []
+                return [payload]
         if self._buffer:
             piece = self._buffer + piece
         lines = piece.split(b"\n")

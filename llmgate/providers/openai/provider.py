@@ -22,6 +22,7 @@ from typing_extensions import override
 
 from ..._errors import header, make_provider_error
 from ..._registry import Capabilities
+from ..._sse import aiter_body, iter_body
 from ...exceptions import (
     LLMGateError,
     ProviderAPIError,
@@ -355,7 +356,7 @@ class OpenAIProvider(Provider):
                 yield from translator.feed(completion_as_chunk(load_json(http.read())))
                 yield from translator.finish()
                 return
-            pieces = http.iter_bytes()
+            pieces = iter_body(http)
             for piece in pieces:
                 for payload in decoder.feed(piece):
                     yield from translator.feed(payload)
@@ -385,7 +386,7 @@ class OpenAIProvider(Provider):
                 for chunk in translator.finish():
                     yield chunk
                 return
-            pieces = http.aiter_bytes()
+            pieces = aiter_body(http)
             async for piece in pieces:
                 for payload in decoder.feed(piece):
                     for chunk in translator.feed(payload):
