@@ -170,7 +170,9 @@ class LLMGate:
                 raise InvalidRequestError("no model given: pass model='provider/model-name'")
         if messages is None:
             raise InvalidRequestError("no messages given: pass messages=[{'role': 'user', ...}]")
-        if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
+        if type(messages) is not list and (
+            isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable)
+        ):
             raise InvalidRequestError(
                 "messages must be a list of messages, e.g. [{'role': 'user', 'content': 'Hi'}]"
             )
@@ -178,7 +180,8 @@ class LLMGate:
             "stream_fallback_mode": self.stream_fallback_mode,
             "stream_resume_prompt": self.stream_resume_prompt,
         }
-        data.update({k: v for k, v in self.defaults.items() if k != "model"})
+        if self.defaults:
+            data.update({k: v for k, v in self.defaults.items() if k != "model"})
         data.update({k: v for k, v in kwargs.items() if v is not None})
         data["model"] = list(model) if not isinstance(model, str) else model
         data["messages"] = [_message(m, i) for i, m in enumerate(messages)]
@@ -221,11 +224,18 @@ class LLMGate:
         # Fast path: the provider last used with these arguments, while the gate's key,
         # URL and this provider's options are unchanged (no hashing or sorting per call).
         given = self.provider_options.get(spec.name)
-        marker = (spec, self._api_key, self.base_url, _hashable(given) if given else None)
         recent = self._recent.get((spec.name, api_key, base_url))
-        if recent is not None and recent[0] == marker:
-            return recent[1]
+        if recent is not None:
+            (used_spec, gate_key, gate_url, options), provider = recent
+            if (
+                used_spec is spec
+                and gate_key == self._api_key
+                and gate_url == self.base_url
+                and options == given
+            ):
+                return provider
         provider = self._provider_for(spec, api_key, base_url)
+        marker = (spec, self._api_key, self.base_url, _snapshot(given))
         self._recent[(spec.name, api_key, base_url)] = (marker, provider)
         return provider
 
@@ -257,7 +267,7 @@ class LLMGate:
         provider = self.provider_for(spec, request.api_key_value, request.base_url)
         if request.timeout is None and self.timeout is not None:
             request.timeout = self.timeout
-        if isinstance(request, CompletionRequest):
+        if type(request) is CompletionRequest or isinstance(request, CompletionRequest):
             provider.check_request(request, vendor_model)
             if request.response_format is not None:
                 _structured.json_schema(request.response_format)
@@ -619,6 +629,16 @@ EMBED_CONCURRENCY = 4
 
 
 # ------------------------------------------------------------------------- helpers
+
+
+def _snapshot(value: Any) -> Any:
+    """A copy of option values whose containers (dicts of headers, lists) are copied too,
+    so a later change inside them compares unequal; other objects are kept as they are."""
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return type(value)(_snapshot(v) for v in value)
+    return value
 
 
 def _hashable(value: Any) -> Any:

@@ -202,6 +202,8 @@ async def _aclose(iterator: Any) -> None:
 
 def check_supported(middleware: Sequence[BaseMiddleware], kind: CallKind, is_async: bool) -> None:
     """Refuse a middleware on a kind of call it declares it cannot handle."""
+    if not middleware:
+        return
     needed = {kind, "async" if is_async else "sync"}
     for item in middleware:
         missing = needed - item.supports
