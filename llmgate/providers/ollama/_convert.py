@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,9 @@ from ...types import (
     TokenUsage,
     ToolCall,
     ToolCallDelta,
+    make_usage,
+    text_chunk,
+    trusted,
 )
 
 if TYPE_CHECKING:
@@ -343,9 +346,7 @@ def finish_reason(done_reason: str | None, has_tool_calls: bool) -> str:
 
 
 def usage_from(result: ChatResponse | EmbedResponse) -> TokenUsage:
-    return TokenUsage(
-        prompt_tokens=result.prompt_eval_count or 0, completion_tokens=result.eval_count or 0
-    )
+    return make_usage(result.prompt_eval_count or 0, result.eval_count or 0)
 
 
 def response_details(result: ChatResponse) -> dict[str, Any]:
@@ -366,18 +367,22 @@ def response_from_chat(
 ) -> CompletionResponse:
     calls = tool_calls_from(result.message.tool_calls)
     text = result.message.content or ""
-    message = Message(
+    # Unvalidated: the SDK validated its ChatResponse, so every value has its field's type.
+    message = trusted(
+        Message,
         role="assistant",
         content=text if (text or not calls) else None,
         tool_calls=calls or None,
         reasoning=result.message.thinking or None,
     )
-    response = CompletionResponse(
+    response = trusted(
+        CompletionResponse,
         id=response_id or new_response_id(),
         model=result.model or model,
         provider=provider,
         choices=[
-            Choice(
+            trusted(
+                Choice,
                 index=0,
                 message=message,
                 finish_reason=finish_reason(result.done_reason, bool(calls)),
@@ -391,7 +396,7 @@ def response_from_chat(
 
 
 def new_response_id() -> str:
-    return f"ollama-{uuid.uuid4().hex}"
+    return f"ollama-{os.urandom(16).hex()}"  # 32 random hex digits, as uuid4().hex
 
 
 class StreamTranslator:
@@ -429,7 +434,10 @@ class StreamTranslator:
             usage = usage_from(part)
         if not (text or thinking or deltas or finish):
             return None
-        return StreamChunk(
+        if thinking is None and deltas is None and finish is None:  # the commonest chunk
+            return text_chunk(self.response_id, part.model or self.model, self.provider, text)
+        return trusted(
+            StreamChunk,
             id=self.response_id,
             model=part.model or self.model,
             provider=self.provider,
