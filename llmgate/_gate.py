@@ -366,11 +366,11 @@ class LLMGate:
             assert isinstance(ctx.request, CompletionRequest)
             validation = _ValidationRetries(ctx.request)
             while True:
-                request = validation.request
+                wire = provider.wire_request(validation.request, model)
                 ctx.attempts, before = 0, ctx.attempts
                 try:
                     response = _with_retries(
-                        provider, model, policy, ctx, partial(provider.complete, request, model)
+                        provider, model, policy, ctx, partial(provider.complete, wire, model)
                     )
                 finally:
                     ctx.attempts += before
@@ -395,7 +395,8 @@ class LLMGate:
 
         def call(ctx: CallContext) -> Iterator[StreamChunk]:
             assert isinstance(ctx.request, CompletionRequest)
-            return _stream_attempts(provider, ctx.request, model, ctx, policy)
+            wire = provider.wire_request(ctx.request, model)
+            return _stream_attempts(provider, wire, model, ctx, policy)
 
         return run_stream_chain(chain, ctx, call)
 
@@ -453,11 +454,11 @@ class LLMGate:
             assert isinstance(ctx.request, CompletionRequest)
             validation = _ValidationRetries(ctx.request)
             while True:
-                request = validation.request
+                wire = provider.wire_request(validation.request, model)
                 ctx.attempts, before = 0, ctx.attempts
                 try:
                     response = await _awith_retries(
-                        provider, model, policy, ctx, partial(provider.acomplete, request, model)
+                        provider, model, policy, ctx, partial(provider.acomplete, wire, model)
                     )
                 finally:
                     ctx.attempts += before
@@ -481,7 +482,8 @@ class LLMGate:
 
         def call(ctx: CallContext) -> AsyncIterator[StreamChunk]:
             assert isinstance(ctx.request, CompletionRequest)
-            return _astream_attempts(provider, ctx.request, model, ctx, policy)
+            wire = provider.wire_request(ctx.request, model)
+            return _astream_attempts(provider, wire, model, ctx, policy)
 
         return arun_stream_chain(chain, ctx, call)
 

@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 
 from typing_extensions import override
 
-from .._errors import map_transport_error
+from .. import _structured
+from .._errors import drop_parameter, map_transport_error
 from .._images import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, url_not_supported
 from .._registry import Capabilities, ProviderSpec, register_provider
 from ..exceptions import (
@@ -44,6 +45,7 @@ from ..types import (
     CompletionResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    Message,
     StreamChunk,
 )
 
@@ -275,6 +277,33 @@ class Provider:
                 if url is not None and not caps.image_urls and not downloads:
                     raise url_not_supported(self.name, model)
 
+    def wire_request(self, request: CompletionRequest, model: str) -> CompletionRequest:
+        """The request as this model can take it, built after :meth:`check_request`.
+
+        A model with no native structured output gets the schema as an instruction instead
+        (the gate still parses and validates the answer against ``response_format``); a
+        model that cannot take ``parallel_tool_calls`` has it dropped with a warning, or
+        refused under ``strict_params``.
+        """
+        if request.response_format is None and request.parallel_tool_calls is None:
+            return request
+        caps = self.capabilities_for(model)
+        update: dict[str, Any] = {}
+        if request.parallel_tool_calls is not None and not caps.parallel_tools:
+            drop_parameter(
+                f"{self.name}/{model}",
+                "parallel_tool_calls",
+                "the model has no parallel tool calls setting",
+                strict=bool(getattr(self, "strict_params", False)),
+            )
+            update["parallel_tool_calls"] = None
+        if request.response_format is not None and not caps.structured_output:
+            update["response_format"] = None
+            update["messages"] = _with_instruction(
+                request.messages, _structured.schema_instruction(request.response_format)
+            )
+        return request.model_copy(update=update) if update else request
+
     # calls -------------------------------------------------------------------------
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         raise NotImplementedError
@@ -307,3 +336,13 @@ class Provider:
         if mapped is not None:
             return mapped
         return ProviderAPIError(f"{type(exc).__name__}: {exc}", provider=self.name, model=model)
+
+
+def _with_instruction(messages: list[Message], instruction: str) -> list[Message]:
+    """The messages with ``instruction`` added to the leading system message (or as one)."""
+    if messages and messages[0].role == "system" and isinstance(messages[0].content, str):
+        first = messages[0].model_copy(
+            update={"content": f"{messages[0].content}\n\n{instruction}"}
+        )
+        return [first, *messages[1:]]
+    return [Message(role="system", content=instruction), *messages]

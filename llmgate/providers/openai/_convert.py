@@ -162,11 +162,7 @@ def wire_response_format(response_format: Any) -> dict[str, Any]:
 
 
 def _add_schema_instructions(messages: list[dict[str, Any]], response_format: Any) -> None:
-    schema = json.dumps(_structured.json_schema(response_format), separators=(",", ":"))
-    instructions = (
-        "Reply with one JSON object only, no other text, that conforms to this JSON Schema: "
-        + schema
-    )
+    instructions = _structured.schema_instruction(response_format)
     if messages and messages[0]["role"] == "system" and isinstance(messages[0]["content"], str):
         messages[0] = {**messages[0], "content": f"{messages[0]['content']}\n\n{instructions}"}
     else:
