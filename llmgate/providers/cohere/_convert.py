@@ -60,6 +60,8 @@ from ...types import (
     ToolCall,
     ToolCallDelta,
     ToolDefinition,
+    make_usage,
+    trusted,
 )
 
 PROVIDER = "cohere"
@@ -357,11 +359,7 @@ def usage_from(usage: Any) -> TokenUsage:
         prompt = _count(billed.get("input_tokens"))
     if completion is None:
         completion = _count(billed.get("output_tokens"))
-    return TokenUsage(
-        prompt_tokens=prompt or 0,
-        completion_tokens=completion or 0,
-        cached_prompt_tokens=_count(usage.get("cached_tokens")),
-    )
+    return make_usage(prompt or 0, completion or 0, 0, _count(usage.get("cached_tokens")))
 
 
 def native_details(
@@ -402,23 +400,31 @@ def response_from_wire(payload: Mapping[str, Any], model: str) -> CompletionResp
             thinking.append(item.get("thinking") or "")
     text = "".join(texts)
     calls = [tool_call_from(call) for call in reply.get("tool_calls") or []] or None
-    message = Message(
+    # Unvalidated: every value is of its field's type by construction (see types.trusted).
+    message = trusted(
+        Message,
         role="assistant",
         content=text if (text or not calls) else None,
         tool_calls=calls,
         reasoning="".join(thinking) or None,
         provider_details=native_details(reply.get("tool_plan"), reply.get("citations") or []),
     )
-    return CompletionResponse(
-        id=payload.get("id") or "",
-        model=model,
-        provider=PROVIDER,
-        choices=[
-            Choice(
-                index=0, message=message, finish_reason=finish_reason(payload.get("finish_reason"))
-            )
-        ],
-        usage=usage_from(payload.get("usage")),
+    choice = trusted(
+        Choice, index=0, message=message, finish_reason=finish_reason(payload.get("finish_reason"))
+    )
+    response_id = payload.get("id") or ""
+    usage = usage_from(payload.get("usage"))
+    if type(response_id) is str:
+        return trusted(
+            CompletionResponse,
+            id=response_id,
+            model=model,
+            provider=PROVIDER,
+            choices=[choice],
+            usage=usage,
+        )
+    return CompletionResponse(  # an odd id: validated (and refused)
+        id=response_id, model=model, provider=PROVIDER, choices=[choice], usage=usage
     )
 
 

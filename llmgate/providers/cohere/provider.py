@@ -11,17 +11,21 @@ JSON and the stream's events itself (see ``_convert``); ``response.raw`` is the 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import cohere
 import cohere.errors
 import httpx
+import pydantic_core
 from cohere.core.api_error import ApiError
 from cohere.core.http_response import AsyncHttpResponse, HttpResponse
 from cohere.core.http_sse import SSEError
 from cohere.core.parse_error import ParsingError
+from cohere.core.unchecked_base_model import construct_type
+from cohere.v2.types.v2chat_response import V2ChatResponse
 from typing_extensions import override
 
 from ..._errors import header, make_provider_error
@@ -170,15 +174,17 @@ class CohereProvider(Provider):
     # completions -------------------------------------------------------------------
     @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        kwargs = chat_kwargs(request, model, strict=self._strict)
-        reply = self.client.with_raw_response.chat(**kwargs)
-        return _response(reply.response.json(), reply.data, model)
+        kwargs = _whole_reply(chat_kwargs(request, model, strict=self._strict))
+        with self.client.with_raw_response.chat_stream(**kwargs) as reply:
+            reply.response.read()
+        return _response(reply.response, model)
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        kwargs = chat_kwargs(request, model, strict=self._strict)
-        reply = await self.async_client.with_raw_response.chat(**kwargs)
-        return _response(reply.response.json(), reply.data, model)
+        kwargs = _whole_reply(chat_kwargs(request, model, strict=self._strict))
+        async with self.async_client.with_raw_response.chat_stream(**kwargs) as reply:
+            await reply.response.aread()
+        return _response(reply.response, model)
 
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
@@ -217,10 +223,52 @@ def _embedding_response(result: Any, model: str, kwargs: Mapping[str, Any]) -> E
     )
 
 
-def _response(payload: Any, sdk_reply: Any, model: str) -> CompletionResponse:
+def _whole_reply(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``chat_stream`` arguments that ask for the whole reply as one JSON body.
+
+    The SDK's ``with_raw_response.chat`` builds its ``V2ChatResponse`` before it returns,
+    at about a tenth of a call's cost; ``with_raw_response.chat_stream`` hands over the
+    unread response. With ``stream`` set back to false (``additional_body_parameters``
+    override the body's fields), the request is byte for byte the one ``chat`` sends, and
+    the SDK still adds auth and headers and raises its errors for a non-2xx status.
+    """
+    options = kwargs["request_options"]
+    extra = options.get("additional_body_parameters")
+    options["additional_body_parameters"] = {**extra, "stream": False} if extra else _NOT_STREAMED
+    return kwargs
+
+
+_NOT_STREAMED: Mapping[str, Any] = {"stream": False}
+
+
+def _response(http: httpx.Response, model: str) -> CompletionResponse:
+    """The reply read from the wire; ``raw`` is the SDK's ``V2ChatResponse``, built on demand."""
+    body = http.content
+    try:
+        payload = pydantic_core.from_json(body)
+    except ValueError:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            # What the SDK's ``chat`` raises for a 2xx body that is not JSON.
+            raise ApiError(
+                status_code=http.status_code, headers=dict(http.headers), body=http.text
+            ) from None
+    if not isinstance(payload, Mapping):
+        raise ProviderAPIError(
+            f"Cohere answered with JSON that is not an object: {http.text[:200]!r}",
+            provider=PROVIDER,
+            model=model,
+            status_code=http.status_code,
+        )
     response = response_from_wire(payload, model)
-    response.set_raw(sdk_reply)
+    response.set_raw(factory=lambda: _sdk_reply(payload))
     return response
+
+
+def _sdk_reply(payload: Mapping[str, Any]) -> V2ChatResponse:
+    """The SDK's own ``V2ChatResponse``, built as its ``chat`` builds it (unvalidated)."""
+    return cast(V2ChatResponse, construct_type(type_=V2ChatResponse, object_=payload))
 
 
 def _event_stream(response: httpx.Response, model: str) -> None:
