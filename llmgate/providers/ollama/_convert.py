@@ -399,6 +399,31 @@ def new_response_id() -> str:
     return f"ollama-{os.urandom(16).hex()}"  # 32 random hex digits, as uuid4().hex
 
 
+_PLAIN_LINE_KEYS = frozenset({"model", "created_at", "message", "done"})
+
+
+def plain_text(part: Any) -> str | None:
+    """The text of a stream line (its parsed JSON) that carries nothing but a text delta, as
+    almost every line does; None for any other line, which goes through the SDK's own
+    ``ChatResponse``. A line passes only when that model's validation would accept it and
+    keep these values unchanged, so both ways give the same chunk."""
+    if type(part) is not dict or part.get("done") is not False:
+        return None
+    if not part.keys() <= _PLAIN_LINE_KEYS:
+        return None
+    message = part.get("message")
+    if type(message) is not dict or len(message) != 2:
+        return None
+    content = message.get("content")
+    if type(content) is not str or type(message.get("role")) is not str:
+        return None
+    model = part.get("model")
+    created = part.get("created_at")
+    if (model is None or type(model) is str) and (created is None or type(created) is str):
+        return content
+    return None
+
+
 class StreamTranslator:
     """NDJSON ``ChatResponse`` pieces → StreamChunks; the ``done`` line brings finish and usage."""
 
@@ -408,6 +433,12 @@ class StreamTranslator:
         self.response_id = response_id or new_response_id()
         self.tool_calls = 0
         self.done = False
+
+    def text(self, text: str, model: str | None) -> StreamChunk | None:
+        """The chunk of a line :func:`plain_text` read (as :meth:`feed` makes it)."""
+        if not text:
+            return None
+        return text_chunk(self.response_id, model or self.model, self.provider, text)
 
     def feed(self, part: ChatResponse) -> StreamChunk | None:
         message = part.message

@@ -17,12 +17,14 @@ from typing import Any
 
 import httpx
 import ollama
+import pydantic_core
 from pydantic import ValidationError
 from typing_extensions import override
 
 from ..._errors import make_provider_error, map_transport_error
 from ..._images import fetch_image, url_not_supported
 from ..._registry import Capabilities
+from ..._sse import aiter_body, iter_body
 from ...exceptions import (
     AuthError,
     BadRequestError,
@@ -48,6 +50,7 @@ from ._convert import (
     embed_kwargs,
     embedding_response,
     image_urls,
+    plain_text,
     response_from_chat,
 )
 
@@ -116,6 +119,79 @@ def map_ollama_error(exc: BaseException, *, provider: str, model: str) -> LLMGat
     if mapped is not None:
         return mapped
     return ProviderAPIError(f"{type(exc).__name__}: {exc}", provider=provider, model=model)
+
+
+# --------------------------------------------------------------------------- wire streams
+
+# The SDK turns every NDJSON line of a stream into a validated ``ChatResponse``, which costs
+# more than everything else llmgate does with the line. Streams are read from the SDK
+# client's own httpx client instead (its host, headers, auth, timeout and TLS settings),
+# with the request body built by the SDK's own ``chat`` code and its errors raised as it
+# raises them; only a line that is a plain text delta skips the ``ChatResponse``. An SDK
+# without these internals is used through ``chat()`` as before.
+try:
+    from ollama._client import _copy_messages, _copy_tools
+    from ollama._types import ChatRequest
+
+    _WIRE = True
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    _WIRE = False
+
+
+def _chat_body(
+    model: str = "",
+    messages: Any = None,
+    *,
+    tools: Any = None,
+    think: Any = None,
+    logprobs: Any = None,
+    top_logprobs: Any = None,
+    format: Any = None,
+    options: Any = None,
+    keep_alive: Any = None,
+) -> dict[str, Any]:
+    """The JSON body ``Client.chat(..., stream=True)`` sends for these arguments."""
+    return ChatRequest(
+        model=model,
+        messages=list(_copy_messages(messages)),
+        tools=list(_copy_tools(tools)),
+        stream=True,
+        think=think,
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+        format=format,
+        options=options,
+        keep_alive=keep_alive,
+    ).model_dump(exclude_none=True)
+
+
+def _raise_for_status(reply: httpx.Response) -> None:
+    """The SDK's ``ResponseError`` for an error status (the httpx error as its context);
+    the body must have been read."""
+    try:
+        reply.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise ollama.ResponseError(exc.response.text, exc.response.status_code) from None
+
+
+def _line_chunk(translator: StreamTranslator, line: bytes) -> StreamChunk | None:
+    try:
+        part = pydantic_core.from_json(line)
+    except ValueError:
+        part = json.loads(line)  # raises json's own error, as the SDK's reader does
+    if err := part.get("error"):
+        raise ollama.ResponseError(err)
+    text = plain_text(part)
+    if text is not None:
+        return translator.text(text, part.get("model"))
+    return translator.feed(ollama.ChatResponse(**part))
+
+
+def _check_done(translator: StreamTranslator, provider: str, model: str) -> None:
+    if not translator.done:
+        raise ProviderConnectionError(
+            "the ollama stream ended before its final (done) line", provider=provider, model=model
+        )
 
 
 # --------------------------------------------------------------------------- the provider
@@ -292,44 +368,74 @@ class OllamaProvider(Provider):
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
         kwargs = self._chat_kwargs(request, model, self.download_images(request))
-        parts = self.sync_client(request.timeout).chat(**kwargs, stream=True)
+        client = self.sync_client(request.timeout)
+        http = getattr(client, "_client", None) if _WIRE else None
         translator = StreamTranslator(model, self.name)
-        try:
-            for part in parts:
-                chunk = translator.feed(part)
-                if chunk is not None:
-                    yield chunk
-        finally:
-            close = getattr(parts, "close", None)
-            if close is not None:
-                close()
-        if not translator.done:
-            raise ProviderConnectionError(
-                "the ollama stream ended before its final (done) line",
-                provider=self.name,
-                model=model,
-            )
+        if isinstance(http, httpx.Client):
+            with http.stream("POST", "/api/chat", json=_chat_body(**kwargs)) as reply:
+                if not reply.is_success:
+                    reply.read()
+                    _raise_for_status(reply)
+                buffer = b""
+                for piece in iter_body(reply):
+                    lines = (buffer + piece if buffer else piece).split(b"\n")
+                    buffer = lines.pop()
+                    for line in lines:
+                        chunk = _line_chunk(translator, line)
+                        if chunk is not None:
+                            yield chunk
+                if buffer:
+                    chunk = _line_chunk(translator, buffer)
+                    if chunk is not None:
+                        yield chunk
+        else:
+            parts = client.chat(**kwargs, stream=True)
+            try:
+                for part in parts:
+                    chunk = translator.feed(part)
+                    if chunk is not None:
+                        yield chunk
+            finally:
+                close = getattr(parts, "close", None)
+                if close is not None:
+                    close()
+        _check_done(translator, self.name, model)
 
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
         kwargs = self._chat_kwargs(request, model, await self.adownload_images(request))
-        parts = await self.async_client_for(request.timeout).chat(**kwargs, stream=True)
+        client = self.async_client_for(request.timeout)
+        http = getattr(client, "_client", None) if _WIRE else None
         translator = StreamTranslator(model, self.name)
-        try:
-            async for part in parts:
-                chunk = translator.feed(part)
-                if chunk is not None:
-                    yield chunk
-        finally:
-            aclose = getattr(parts, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        if not translator.done:
-            raise ProviderConnectionError(
-                "the ollama stream ended before its final (done) line",
-                provider=self.name,
-                model=model,
-            )
+        if isinstance(http, httpx.AsyncClient):
+            async with http.stream("POST", "/api/chat", json=_chat_body(**kwargs)) as reply:
+                if not reply.is_success:
+                    await reply.aread()
+                    _raise_for_status(reply)
+                buffer = b""
+                async for piece in aiter_body(reply):
+                    lines = (buffer + piece if buffer else piece).split(b"\n")
+                    buffer = lines.pop()
+                    for line in lines:
+                        chunk = _line_chunk(translator, line)
+                        if chunk is not None:
+                            yield chunk
+                if buffer:
+                    chunk = _line_chunk(translator, buffer)
+                    if chunk is not None:
+                        yield chunk
+        else:
+            parts = await client.chat(**kwargs, stream=True)
+            try:
+                async for part in parts:
+                    chunk = translator.feed(part)
+                    if chunk is not None:
+                        yield chunk
+            finally:
+                aclose = getattr(parts, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        _check_done(translator, self.name, model)
 
     @override
     def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
