@@ -36,7 +36,9 @@ from ...types import (
     TokenUsage,
     ToolCall,
     ToolCallDelta,
+    make_usage,
     parse_tool_arguments,
+    trusted,
 )
 
 PROVIDER = "mistral"
@@ -250,12 +252,12 @@ def usage_from(info: Any) -> TokenUsage | None:
     extra = getattr(info, "additional_properties", None) or {}
     prompt_details = extra.get("prompt_tokens_details") or {}
     completion_details = extra.get("completion_tokens_details") or {}
-    return TokenUsage(
-        prompt_tokens=info.prompt_tokens or 0,
-        completion_tokens=info.completion_tokens or 0,
-        total_tokens=info.total_tokens or 0,
-        cached_prompt_tokens=prompt_details.get("cached_tokens"),
-        reasoning_tokens=completion_details.get("reasoning_tokens"),
+    return make_usage(
+        info.prompt_tokens or 0,
+        info.completion_tokens or 0,
+        info.total_tokens or 0,
+        prompt_details.get("cached_tokens"),
+        completion_details.get("reasoning_tokens"),
     )
 
 
@@ -398,7 +400,10 @@ def response_from_sdk(result: Any, model: str, prefill: str | None = None) -> Co
                 else ()
             )
         ] or None
-        message = Message(
+        # Unvalidated: the SDK validated its response, so every value has its field's type
+        # (and llmgate's validators, built on first use, stay unbuilt for a plain call).
+        message = trusted(
+            Message,
             role="assistant",
             content=text if (text or not calls) else None,
             tool_calls=calls,
@@ -406,18 +411,20 @@ def response_from_sdk(result: Any, model: str, prefill: str | None = None) -> Co
             provider_details=parts.details(),
         )
         choices.append(
-            Choice(
+            trusted(
+                Choice,
                 index=choice.index,
                 message=message,
                 finish_reason=finish_reason(choice.finish_reason),
             )
         )
-    response = CompletionResponse(
+    response = trusted(
+        CompletionResponse,
         id=result.id,
         model=result.model or model,
         provider=PROVIDER,
         choices=choices,
-        usage=usage_from(result.usage) or TokenUsage(),
+        usage=usage_from(result.usage) or make_usage(),
     )
     response.set_raw(result)
     return response

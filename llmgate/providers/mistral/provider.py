@@ -17,15 +17,9 @@ from typing import Any
 import httpx2
 import pydantic
 from mistralai.client import Mistral
+from mistralai.client import errors as mistral_errors
 from mistralai.client import models as mistral_models
 from mistralai.client.chat import Chat
-from mistralai.client.embeddings import Embeddings
-from mistralai.client.errors import (
-    HTTPValidationError,
-    MistralError,
-    NoResponseError,
-    ResponseValidationError,
-)
 from typing_extensions import override
 
 from ..._errors import header, make_provider_error
@@ -61,7 +55,20 @@ __all__ = ["MistralProvider", "map_mistral_error"]
 
 # Keyword arguments the SDK calls take (the async twins take the same).
 CHAT_PARAMETERS = frozenset(inspect.signature(Chat.complete).parameters) - {"self", "stream"}
-EMBEDDING_PARAMETERS = frozenset(inspect.signature(Embeddings.create).parameters) - {"self"}
+_embedding_parameters: list[frozenset[str]] = []
+
+
+def embedding_parameters() -> frozenset[str]:
+    """The keyword arguments ``Embeddings.create`` takes (its module is imported on first use:
+    a process that only chats never loads it, as with the raw SDK)."""
+    if not _embedding_parameters:
+        from mistralai.client.embeddings import Embeddings
+
+        _embedding_parameters.append(
+            frozenset(inspect.signature(Embeddings.create).parameters) - {"self"}
+        )
+    return _embedding_parameters[0]
+
 
 _MESSAGE_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "system": mistral_models.SystemMessage,
@@ -176,7 +183,8 @@ def _stream_error_frame(body: Any) -> Mapping[str, Any] | None:
 
 def map_mistral_error(exc: BaseException, model: str) -> LLMGateError | None:
     """The llmgate error for a ``mistralai`` exception, or None for anything else."""
-    if isinstance(exc, ResponseValidationError):
+    # The SDK's error classes load on first access (as the raw SDK loads them): only here.
+    if isinstance(exc, mistral_errors.ResponseValidationError):
         frame = _stream_error_frame(exc.body)
         if frame is None:
             return ProviderAPIError(
@@ -194,7 +202,7 @@ def map_mistral_error(exc: BaseException, model: str) -> LLMGateError | None:
             body=dict(frame),
             cls=None if status is not None else ProviderAPIError,
         )
-    if isinstance(exc, MistralError):
+    if isinstance(exc, mistral_errors.MistralError):
         body = _json_or_none(exc.body)
         status = exc.status_code
         return make_provider_error(
@@ -205,11 +213,11 @@ def map_mistral_error(exc: BaseException, model: str) -> LLMGateError | None:
             headers=exc.headers,
             request_id=_request_id(exc.headers),
             body=body if body is not None else exc.body,
-            cls=BadRequestError if isinstance(exc, HTTPValidationError) else None,
+            cls=BadRequestError if isinstance(exc, mistral_errors.HTTPValidationError) else None,
         )
     if isinstance(exc, pydantic.ValidationError):
         return InvalidRequestError(f"the mistralai SDK refused the request: {exc}")
-    if isinstance(exc, NoResponseError):
+    if isinstance(exc, mistral_errors.NoResponseError):
         return ProviderConnectionError(
             f"no response from Mistral: {exc.message}", provider=PROVIDER, model=model
         )
@@ -285,7 +293,7 @@ class MistralProvider(Provider):
 
     def _embedding_kwargs(self, request: EmbeddingRequest, model: str) -> dict[str, Any]:
         kwargs = embedding_kwargs(request, model, strict=self._strict)
-        return drop_unaccepted(kwargs, EMBEDDING_PARAMETERS, strict=self._strict)
+        return drop_unaccepted(kwargs, embedding_parameters(), strict=self._strict)
 
     # chat ------------------------------------------------------------------------------
     @override
@@ -338,7 +346,7 @@ class MistralProvider(Provider):
         kwargs = self._embedding_kwargs(request, model)
         try:
             result = self.client.embeddings.create(**kwargs)
-        except ResponseValidationError as exc:
+        except mistral_errors.ResponseValidationError as exc:
             if kwargs.get("encoding_format") != "base64":
                 raise
             return embedding_response_from_json(exc.body, model)
@@ -349,7 +357,7 @@ class MistralProvider(Provider):
         kwargs = self._embedding_kwargs(request, model)
         try:
             result = await self.async_client.embeddings.create_async(**kwargs)
-        except ResponseValidationError as exc:
+        except mistral_errors.ResponseValidationError as exc:
             if kwargs.get("encoding_format") != "base64":
                 raise
             return embedding_response_from_json(exc.body, model)
