@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import from_json
+
 from ... import _structured
 from ..._images import sniff_mime_type, url_not_supported
 from ...exceptions import InvalidRequestError, ProviderConnectionError
@@ -29,6 +31,8 @@ from ...types import (
     TokenUsage,
     ToolCall,
     ToolCallDelta,
+    make_usage,
+    trusted,
 )
 
 PROVIDER = "bedrock"
@@ -112,7 +116,7 @@ def converse_call(
                 }
             )
             choice = ("named", structured_tool)
-    config = tool_config(tools, choice, _has_tool_blocks(messages), unsupported)
+    config = tool_config(tools, choice, messages, unsupported)
     if config is not None:
         kwargs["toolConfig"] = config
     if request.parallel_tool_calls is False:
@@ -282,7 +286,10 @@ def normalise_tool_choice(choice: str | Mapping[str, Any] | None) -> Any:
 
 
 def tool_config(
-    tools: list[dict[str, Any]], choice: Any, history_has_tools: bool, unsupported: Unsupported
+    tools: list[dict[str, Any]],
+    choice: Any,
+    turns: list[dict[str, Any]],
+    unsupported: Unsupported,
 ) -> dict[str, Any] | None:
     """The toolConfig, or None.
 
@@ -293,7 +300,7 @@ def tool_config(
     if not tools:
         return None
     if choice == "none":
-        if not history_has_tools:
+        if not _has_tool_blocks(turns):
             return None
         unsupported(
             "tool_choice",
@@ -462,11 +469,11 @@ def token_usage(usage: Mapping[str, Any] | None) -> TokenUsage:
         + int(usage.get("cacheWriteInputTokens") or 0)
     )
     completion = int(usage.get("outputTokens") or 0)
-    return TokenUsage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=int(usage.get("totalTokens") or prompt + completion),
-        cached_prompt_tokens=None if cache_read is None else int(cache_read),
+    return make_usage(
+        prompt,
+        completion,
+        int(usage.get("totalTokens") or prompt + completion),
+        None if cache_read is None else int(cache_read),
     )
 
 
@@ -524,13 +531,17 @@ def completion_response(
     finish = finish_reason(stop_reason)
     if structured_tool is not None and finish == "tool_calls" and not calls:
         finish = "stop"
-    message = Message(
-        role="assistant",
-        content=text if (text or not calls) else None,
-        tool_calls=calls or None,
-        reasoning=reasoning_text(reasoning),
-        provider_details=message_details(reasoning),
-    )
+    fields: dict[str, Any] = {
+        "role": "assistant",
+        "content": text if (text or not calls) else None,
+        "tool_calls": calls or None,
+        "reasoning": reasoning_text(reasoning),
+        "provider_details": message_details(reasoning),
+    }
+    plain = type(text) is str and type(fields["reasoning"] or "") is str
+    # Unvalidated when the wire's strings are strings: the other values are of their
+    # fields' types by construction (see types.trusted).
+    message = trusted(Message, **fields) if plain else Message(**fields)
     metadata = result.get("ResponseMetadata") or {}
     details: dict[str, Any] = {"stop_reason": stop_reason}
     latency = (result.get("metrics") or {}).get("latencyMs")
@@ -544,11 +555,12 @@ def completion_response(
     ):
         if result.get(key) is not None:
             details[name] = result[key]
-    return CompletionResponse(
+    return trusted(
+        CompletionResponse,
         id=str(metadata.get("RequestId") or ""),
         model=model,
         provider=PROVIDER,
-        choices=[Choice(index=0, message=message, finish_reason=finish)],
+        choices=[trusted(Choice, index=0, message=message, finish_reason=finish)],
         usage=token_usage(result.get("usage")),
         provider_details=details,
     )
@@ -567,6 +579,22 @@ class _ReasoningBuffer:
         if self.signature is not None:
             text_block["signature"] = self.signature
         return reasoning_block_from_wire({"reasoningText": text_block})
+
+
+def text_delta(payload: bytes) -> str | None:
+    """The text of a contentBlockDelta event's JSON when text is all it carries (the
+    commonest event of a stream); None for anything else."""
+    try:
+        body = from_json(payload)
+    except ValueError:
+        return None
+    if type(body) is dict:
+        delta = body.get("delta")
+        if type(delta) is dict and len(delta) == 1:
+            text = delta.get("text")
+            if type(text) is str:
+                return text
+    return None
 
 
 class StreamTranslator:
@@ -589,6 +617,12 @@ class StreamTranslator:
         self._answered_with_tools = False
 
     def _chunk(self, **fields: Any) -> StreamChunk:
+        if type(fields.get("delta", "")) is str and type(fields.get("reasoning_delta", "")) is str:
+            # Unvalidated: the wire's strings are strings, and the other values are of their
+            # fields' types by construction (see types.trusted).
+            return trusted(
+                StreamChunk, id=self.response_id, model=self.model, provider=PROVIDER, **fields
+            )
         return StreamChunk(id=self.response_id, model=self.model, provider=PROVIDER, **fields)
 
     def feed(self, event: Mapping[str, Any]) -> StreamChunk | None:

@@ -58,18 +58,21 @@ from ...types import (
     EmbeddingResponse,
     StreamChunk,
     TokenUsage,
+    text_chunk,
 )
 from ..base import Provider, ProviderSettings
 from . import _convert
 from ._convert import (
     COHERE,
     EMBEDDING_BATCH_LIMITS,
+    PROVIDER,
     TITAN,
     ConverseCall,
     ImageLoader,
     StreamTranslator,
     embedding_family,
 )
+from ._eventstream import frames
 
 _T = TypeVar("_T")
 
@@ -300,6 +303,7 @@ class BedrockProvider(Provider):
         self._timed_clients: OrderedDict[float, Any] = OrderedDict()
         self._executor: ThreadPoolExecutor | None = None
         self._native_structured: bool | None = None
+        self._parse_event: Callable[[dict[str, Any], bytes], dict[str, Any]] | None = None
 
     # configuration -----------------------------------------------------------------
     def region(self) -> str:
@@ -484,10 +488,29 @@ class BedrockProvider(Provider):
                 return
             translator = StreamTranslator(model, request_id, call.structured_tool)
             try:
-                for event in events:
-                    chunk = translator.feed(event)
-                    if chunk is not None:
-                        yield chunk
+                raw_stream = getattr(events, "_raw_stream", None)
+                if raw_stream is None or not callable(getattr(raw_stream, "stream", None)):
+                    for event in events:
+                        chunk = translator.feed(event)
+                        if chunk is not None:
+                            yield chunk
+                else:
+                    parse = self._event_parser(client)
+                    for headers, payload in frames(raw_stream.stream()):
+                        if (
+                            headers.get(":event-type") == "contentBlockDelta"
+                            and headers.get(":message-type") == "event"
+                        ):
+                            text = _convert.text_delta(payload)
+                            if text is not None:
+                                if text:
+                                    yield text_chunk(request_id, model, PROVIDER, text)
+                                continue
+                        event = parse(headers, payload)
+                        if event:
+                            chunk = translator.feed(event)
+                            if chunk is not None:
+                                yield chunk
             except botocore.exceptions.EventStreamError as exc:
                 # In-stream errors carry no metadata: add the stream's request id.
                 metadata = exc.response.setdefault("ResponseMetadata", {})
@@ -498,6 +521,18 @@ class BedrockProvider(Provider):
                 yield last
         finally:
             events.close()
+
+    def _event_parser(self, client: Any) -> Callable[[dict[str, Any], bytes], dict[str, Any]]:
+        """What botocore's EventStream does with one frame: the event dict, or the raise."""
+        if self._parse_event is None:
+            operation = client.meta.service_model.operation_model("ConverseStream")
+            self._parse_event = functools.partial(
+                _parse_event,
+                botocore.parsers.EventStreamJSONParser(),
+                operation.get_event_stream_output(),
+                operation.name,
+            )
+        return self._parse_event
 
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
@@ -583,6 +618,17 @@ class BedrockProvider(Provider):
     @override
     def map_error(self, exc: BaseException, model: str) -> LLMGateError:
         return map_bedrock_error(exc, provider=self.name, model=model)
+
+
+def _parse_event(
+    parser: Any, shape: Any, operation: str, headers: dict[str, Any], payload: bytes
+) -> dict[str, Any]:
+    failed = headers.get(":message-type") in ("error", "exception")
+    response = {"status_code": 400 if failed else 200, "headers": headers, "body": payload}
+    parsed: dict[str, Any] = parser.parse(response, shape)
+    if failed:
+        raise botocore.exceptions.EventStreamError(parsed, operation)
+    return parsed
 
 
 def _next_or_done(chunks: Iterator[StreamChunk]) -> Any:
