@@ -66,6 +66,11 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the loopback fakes; writes docs/performance.md."""
+    """Benchmarks against the loopback fakes; writes docs/performance.md.
+
+    LiteLLM and any-llm are measured too, from a venv of their own (`.bench-peers/`, made on
+    first use: they pin SDK versions that must not reach this one); `-- --no-peers` skips them.
+    """
     session.install("-e", ".[all,dev]")
-    session.run("python", "-m", "benchmarks.run", *session.posargs)
+    peers = [] if "--no-peers" in session.posargs else ["--peers"]
+    session.run("python", "-m", "benchmarks.run", *peers, *session.posargs)

@@ -2,10 +2,14 @@
 
     python -m benchmarks.run                 # every vendor, writes docs/performance.md
     python -m benchmarks.run --vendors openai anthropic --quick
+    python -m benchmarks.run --peers         # also LiteLLM and any-llm (made in .bench-peers/)
 
 Each vendor's fake runs in its own process (benchmarks/serve.py). Timings interleave
-llmgate and the raw SDK in rounds and report medians; ratios are llmgate / raw, so below
-1.0 means llmgate is faster (throughput: above 1.0 means llmgate is faster).
+llmgate, the raw SDK and the peers in rounds and report medians; ratios are x / raw, so
+below 1.0 means x is faster (throughput: above 1.0 means x is faster). Peers (LiteLLM,
+any-llm) live in their own venv and run in child processes (benchmarks/peers.py,
+benchmarks/peer_child.py) against the same fake process; they are included when that
+venv exists, made by ``--peers``, skipped with ``--no-peers``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 from tests.conformance.targets import TARGETS
 
+from . import peers as peer_lib
 from .raw import FACTORIES, MESSAGES, RawVendor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +64,12 @@ class Settings:
 class Row:
     vendor: str
     metrics: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (llmgate, raw)
+    peers: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> {peer: value}
+    missing: dict[tuple[str, str], str] = field(default_factory=dict)  # (name, peer) -> why
+    peer_versions: dict[str, str] = field(default_factory=dict)  # package -> version (peers venv)
+
+
+Timer = Callable[[int], float]  # seconds for n calls
 
 
 class FakeProcess:
@@ -80,26 +91,49 @@ class FakeProcess:
         self.process.wait(10)
 
 
-def _median_per_call(fn: Callable[[], Any], calls: int) -> float:
-    started = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - started) / calls
+def local(fn: Callable[[], Any]) -> Timer:
+    def run(calls: int) -> float:
+        started = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return time.perf_counter() - started
+
+    return run
 
 
 def interleaved(
-    a: Callable[[], Any], b: Callable[[], Any], calls: int, rounds: int
-) -> tuple[float, float]:
-    """Median seconds per call of ``a`` and ``b``, measured in alternating rounds."""
-    a(), b()  # warm up: clients, connections, lazy imports
-    times_a: list[float] = []
-    times_b: list[float] = []
+    timers: dict[str, Timer], calls: int, rounds: int
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Median seconds per call of each side, measured in rounds that take turns.
+
+    A peer (a timer in a child process) that fails is dropped, with the reason; llmgate and
+    the raw SDK must not fail.
+    """
+    timers = dict(timers)
+    failed: dict[str, str] = {}
+    times: dict[str, list[float]] = {name: [] for name in timers}
+
+    def turn(name: str, calls: int) -> float | None:
+        try:
+            return timers[name](calls)
+        except peer_lib.LeakError:
+            raise
+        except RuntimeError as exc:
+            if name in ("llmgate", "raw"):
+                raise
+            failed[name] = str(exc)
+            del timers[name]
+            return None
+
+    for name in list(timers):
+        turn(name, 1)  # warm up: clients, connections, lazy imports
     for _ in range(rounds):
-        gc.collect()
-        times_a.append(_median_per_call(a, calls))
-        gc.collect()
-        times_b.append(_median_per_call(b, calls))
-    return statistics.median(times_a), statistics.median(times_b)
+        for name in list(timers):
+            gc.collect()
+            seconds = turn(name, calls)
+            if seconds is not None:
+                times[name].append(seconds / calls)
+    return {name: statistics.median(times[name]) for name in timers}, failed
 
 
 async def _throughput(make_call: Callable[[], Any], requests: int, concurrency: int) -> float:
@@ -115,12 +149,37 @@ async def _throughput(make_call: Callable[[], Any], requests: int, concurrency: 
     return requests / (time.perf_counter() - started)
 
 
-def bench_vendor(vendor: str, settings: Settings) -> Row:
+PEER_NOTES = {
+    ("litellm", "cohere", "stream"): "LiteLLM's Cohere v2 stream reader JSON-decodes every "
+    "line and fails on the `event:` lines of the SSE stream (the fake sends Cohere's "
+    "`event:` + `data:` frames, which the cohere SDK reads)",
+}
+
+
+def start_peers(
+    peer_python: Path | None, vendor: str, options: dict[str, Any], target: Any
+) -> tuple[dict[str, peer_lib.PeerWorker], str]:
+    """A worker per installed peer for ``vendor``, and their config (for fresh processes)."""
+    config = peer_lib.peer_config(
+        vendor,
+        options,
+        target.model.split("/", 1)[1],
+        target.embedding_model.split("/", 1)[1] if target.embedding_model else None,
+    )
+    workers = {}
+    if peer_python is not None:
+        for peer in peer_lib.PEERS:
+            workers[peer] = peer_lib.PeerWorker(peer_python, peer, config)
+    return workers, config
+
+
+def bench_vendor(vendor: str, settings: Settings, peer_python: Path | None = None) -> Row:
     import llmgate
 
     target = next(t for t in TARGETS if t.id == vendor)
     fake = FakeProcess(vendor, settings.stream_chunks)
     row = Row(vendor)
+    workers: dict[str, peer_lib.PeerWorker] = {}
     try:
         kwargs = target.gate_kwargs(fake.url)
         options = dict(kwargs["provider_options"][vendor])
@@ -130,32 +189,58 @@ def bench_vendor(vendor: str, settings: Settings) -> Row:
             target.embedding_model.split("/", 1)[1] if target.embedding_model else None,
         )
         gate = llmgate.LLMGate(max_retries=0, **kwargs)
+        workers, config = start_peers(peer_python, vendor, options, target)
+        for worker in workers.values():
+            row.peer_versions.update(worker.versions)
 
-        row.metrics["per call (sync)"] = interleaved(
+        def explain(peer: str, kind: str, reason: str) -> str:
+            note = PEER_NOTES.get((peer, vendor, kind))
+            return f"{note}: {reason}" if note else reason
+
+        def peer_timers(metric: str, kind: str) -> dict[str, Timer]:
+            timers = {}
+            for peer, worker in workers.items():
+                reason = worker.check(kind)
+                if reason is None:
+                    timers[peer] = worker.timer(kind)
+                else:
+                    row.missing[(metric, peer)] = explain(peer, kind, reason)
+            return timers
+
+        def measure(
+            metric: str, kind: str, ours: Callable[[], Any], theirs: Callable[[], Any], calls: int
+        ) -> None:
+            per = settings.stream_chunks if kind == "stream" else 1
+            timers = {"llmgate": local(ours), "raw": local(theirs), **peer_timers(metric, kind)}
+            medians, failed = interleaved(timers, calls, settings.rounds)
+            row.metrics[metric] = (medians.pop("llmgate") / per, medians.pop("raw") / per)
+            row.peers[metric] = {peer: seconds / per for peer, seconds in medians.items()}
+            row.missing.update({(metric, peer): why for peer, why in failed.items()})
+
+        measure(
+            "per call (sync)",
+            "call",
             lambda: gate.completion(target.model, MESSAGES).text,
             raw.complete,
             settings.calls,
-            settings.rounds,
         )
 
         def llmgate_stream() -> int:
             return sum(1 for c in gate.completion(target.model, MESSAGES, stream=True) if c.delta)
 
-        per_stream = interleaved(llmgate_stream, raw.stream, settings.streams, settings.rounds)
-        row.metrics["per chunk (stream)"] = (
-            per_stream[0] / settings.stream_chunks,
-            per_stream[1] / settings.stream_chunks,
-        )
+        measure("per chunk (stream)", "stream", llmgate_stream, raw.stream, settings.streams)
         if raw.embed is not None and target.embedding_model:
             embedding_model = target.embedding_model
-            row.metrics["per embedding call"] = interleaved(
+            measure(
+                "per embedding call",
+                "embed",
                 lambda: gate.embed(embedding_model, ["alpha", "beta"]).embeddings,
                 raw.embed,
                 max(20, settings.calls // 3),
-                settings.rounds,
             )
         if raw.acomplete is not None:
             acomplete = raw.acomplete
+            metric = "async throughput (req/s)"
 
             async def both() -> tuple[float, float]:
                 ours = await _throughput(
@@ -166,11 +251,37 @@ def bench_vendor(vendor: str, settings: Settings) -> Row:
                 theirs = await _throughput(acomplete, settings.async_requests, settings.concurrency)
                 return ours, theirs
 
-            row.metrics["async throughput (req/s)"] = asyncio.run(both())
+            row.metrics[metric] = asyncio.run(both())
+            row.peers[metric] = {}
+            for peer, worker in workers.items():
+                try:
+                    if worker.error is not None:
+                        raise RuntimeError(worker.error)
+                    row.peers[metric][peer] = worker.throughput(
+                        settings.async_requests, settings.concurrency
+                    )
+                except peer_lib.LeakError:
+                    raise
+                except RuntimeError as exc:
+                    row.missing[(metric, peer)] = explain(peer, "async", str(exc))
         raw.close()
         gate.close()
-        row.metrics["first call, fresh process"] = first_call(vendor, target, fake.url)
+        for worker in workers.values():
+            worker.close()
+        metric = "first call, fresh process"
+        ours, theirs, peer_first = first_call(
+            vendor, target, fake.url, peer_python, config, list(workers)
+        )
+        row.metrics[metric] = (ours, theirs)
+        row.peers[metric] = {peer: value for peer, value in peer_first.items() if value is not None}
+        for peer, value in peer_first.items():
+            if value is None:
+                row.missing[(metric, peer)] = row.missing.get(
+                    ("per call (sync)", peer), "the first call failed"
+                )
     finally:
+        for worker in workers.values():
+            worker.close()
         fake.stop()
     return row
 
@@ -207,13 +318,44 @@ def _run_timed(code: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def first_call(vendor: str, target: Any, url: str, runs: int = 5) -> tuple[float, float]:
-    ours = [_run_timed(FIRST_CALL_LLMGATE.format(vendor=vendor, url=url)) for _ in range(runs)]
-    theirs = [_run_timed(FIRST_CALL_RAW.format(vendor=vendor, url=url)) for _ in range(runs)]
-    return statistics.median(ours), statistics.median(theirs)
+def first_call(
+    vendor: str,
+    target: Any,
+    url: str,
+    peer_python: Path | None = None,
+    peer_config: str = "",
+    peers: list[str] | None = None,
+    runs: int = 5,
+) -> tuple[float, float, dict[str, float | None]]:
+    """Medians of (llmgate, raw, {peer: seconds or None if it fails}), runs taking turns."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    peer_times: dict[str, list[float]] = {peer: [] for peer in peers or []}
+    failed: set[str] = set()
+    for _ in range(runs):
+        ours.append(_run_timed(FIRST_CALL_LLMGATE.format(vendor=vendor, url=url)))
+        theirs.append(_run_timed(FIRST_CALL_RAW.format(vendor=vendor, url=url)))
+        for peer in peer_times:
+            if peer in failed or peer_python is None:
+                continue
+            try:
+                peer_times[peer].append(peer_lib.first_call_seconds(peer_python, peer, peer_config))
+            except peer_lib.LeakError:
+                raise
+            except RuntimeError as exc:
+                print(f"{peer} first call failed: {exc}", file=sys.stderr)
+                failed.add(peer)
+    return (
+        statistics.median(ours),
+        statistics.median(theirs),
+        {
+            peer: statistics.median(times) if times and peer not in failed else None
+            for peer, times in peer_times.items()
+        },
+    )
 
 
-def import_times(runs: int = 15) -> dict[str, float]:
+def import_times(runs: int = 15, peer_python: Path | None = None) -> dict[str, float]:
     def median_wall(statement: str) -> float:
         samples = []
         for _ in range(runs):
@@ -228,6 +370,16 @@ def import_times(runs: int = 15) -> dict[str, float]:
         "import llmgate": median_wall("import llmgate") - bare,
         "from llmgate import completion": median_wall("from llmgate import completion") - bare,
         "import openai (for reference)": median_wall("import openai") - bare,
+        **(
+            {
+                f"import {peer_lib.MODULES[peer]} (peers venv)": peer_lib.import_seconds(
+                    peer_python, peer, runs
+                )
+                for peer in peer_lib.PEERS
+            }
+            if peer_python is not None
+            else {}
+        ),
     }
 
 
@@ -250,8 +402,8 @@ def structured_linearity() -> list[tuple[int, float]]:
     return results
 
 
-def mock_batch(requests: int = 100_000) -> tuple[float, float, float]:
-    """(seconds, requests per second, peak RSS growth in MB) for a mock/ batch."""
+def mock_batch(requests: int = 100_000) -> tuple[int, float, float, float]:
+    """(requests, seconds, requests per second, peak RSS growth in MB) for a mock/ batch."""
     import resource
 
     import llmgate
@@ -266,7 +418,7 @@ def mock_batch(requests: int = 100_000) -> tuple[float, float, float]:
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert result.successful == requests
-    return elapsed, requests / elapsed, (after - before) / 1024
+    return requests, elapsed, requests / elapsed, (after - before) / 1024
 
 
 def _fmt(metric: str, value: float) -> str:
@@ -279,11 +431,70 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value:,.2f} s"
 
 
+def _peer_sections(
+    rows: list[Row],
+) -> tuple[list[str], list[str], dict[tuple[str, str, str], str]]:
+    """The peers shown, the paragraph that says how they ran, and the notes for empty cells."""
+    shown = [
+        peer
+        for peer in peer_lib.PEERS
+        if any(peer in values for row in rows for values in row.peers.values())
+        or any(key[1] == peer for row in rows for key in row.missing)
+    ]
+    if not shown:
+        return [], [], {}
+    versions: dict[str, str] = {}
+    for row in rows:
+        versions.update(row.peer_versions)
+    ours = {}
+    for package in versions:
+        try:
+            ours[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    differing = [
+        f"{package} {version} (the project's: {ours[package]})"
+        for package, version in versions.items()
+        if package in ours and ours[package] != version and package in SDK_PACKAGES.values()
+    ]
+    peer_versions = ", ".join(
+        f"{peer_lib.DISTRIBUTIONS[peer]} {versions[peer_lib.DISTRIBUTIONS[peer]]}"
+        for peer in shown
+        if peer_lib.DISTRIBUTIONS[peer] in versions
+    )
+    paragraph = [
+        "",
+        f"Peers ({peer_versions}) run in a venv of their own (`.bench-peers/`, made by "
+        "`python -m benchmarks.run --peers`, as they pin SDK versions of their own), each in a "
+        "child process that times the same operations against the same fake process with the "
+        "same request, taking its turn in every round; the child refuses any connection that is "
+        "not to loopback, and LiteLLM runs with `LITELLM_LOCAL_MODEL_COST_MAP=True`, offline "
+        "mode and no callbacks. LiteLLM is called through its module-level `completion()` / "
+        "`acompletion()` / `embedding()`; any-llm through one reused `AnyLLM.create(...)` "
+        "client (its module-level `completion()` makes a new client per call). Their first call "
+        "in a fresh process includes importing the peer. Peer ratios are peer / raw SDK."
+        + (
+            " SDKs in the peers venv that differ from the project's: " + "; ".join(differing) + "."
+            if differing
+            else ""
+        ),
+    ]
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for row in rows:
+        for (metric, peer), why in row.missing.items():
+            grouped.setdefault((peer, row.vendor, why), []).append(metric)
+    notes = {
+        key: f"{peer_lib.LABELS[key[0]]} on {key[1]} ({', '.join(metrics)}): {key[2]}"
+        for key, metrics in grouped.items()
+    }
+    return shown, paragraph, notes
+
+
 def render(
     rows: list[Row],
     imports: dict[str, float],
     linear: list[tuple[int, float]],
-    batch: tuple[float, float, float] | None,
+    batch: tuple[int, float, float, float] | None,
 ) -> str:
     versions = ", ".join(
         f"{pkg} {importlib.metadata.version(pkg)}"
@@ -299,17 +510,35 @@ def render(
         "same request; rounds alternate between llmgate and the raw SDK and medians are reported.",
         "Ratio = llmgate / raw SDK for times (below 1.0: llmgate is faster) and for throughput",
         "(above 1.0: llmgate is faster).",
-        "",
-        "## Per vendor",
-        "",
-        "| Vendor | Metric | llmgate | raw SDK | ratio |",
-        "|---|---|---|---|---|",
     ]
+    shown, paragraph, notes = _peer_sections(rows)
+    header = "| Vendor | Metric | llmgate | raw SDK | ratio |"
+    for peer in shown:
+        header += f" {peer_lib.LABELS[peer]} | {peer_lib.LABELS[peer]} / raw |"
+    lines += [*paragraph, "", "## Per vendor", "", header, "|---" * (5 + 2 * len(shown)) + "|"]
+    note_numbers: dict[str, int] = {}
     for row in rows:
         for metric, (ours, theirs) in row.metrics.items():
-            lines.append(
-                f"| {row.vendor} | {metric} | {_fmt(metric, ours)} | {_fmt(metric, theirs)} | {ours / theirs:.2f} |"
+            line = (
+                f"| {row.vendor} | {metric} | {_fmt(metric, ours)} | {_fmt(metric, theirs)} "
+                f"| {ours / theirs:.2f} |"
             )
+            for peer in shown:
+                value = row.peers.get(metric, {}).get(peer)
+                if value is not None:
+                    line += f" {_fmt(metric, value)} | {value / theirs:.2f} |"
+                    continue
+                why = row.missing.get((metric, peer))
+                if why is None:
+                    line += " | |"
+                    continue
+                note = notes[(peer, row.vendor, why)]
+                number = note_numbers.setdefault(note, len(note_numbers) + 1)
+                line += f" n/a [{number}] | |"
+            lines.append(line)
+    if note_numbers:
+        lines += ["", "Empty peer cells:", ""]
+        lines += [f"{number}. {note}" for note, number in note_numbers.items()]
     lines += ["", "## Import time", "", "| Statement | Time over a bare interpreter |", "|---|---|"]
     for name, seconds in imports.items():
         lines.append(f"| `{name}` | {seconds * 1e3:.1f} ms |")
@@ -325,14 +554,13 @@ def render(
     for size_kb, per_kb in linear:
         lines.append(f"| {size_kb:,} KB | {per_kb * 1e6:,.1f} µs |")
     if batch is not None:
-        elapsed, rate, rss = batch
-        count = round(elapsed * rate)
+        count, elapsed, rate, rss = batch
         lines += [
             "",
             f"## Batch of {count:,} requests (mock provider)",
             "",
             f"{elapsed:.1f} s, {rate:,.0f} requests/s at max_concurrency=32; peak RSS grew by {rss:.0f} MB "
-            "(the 100,000 results themselves included).",
+            f"(the {count:,} results themselves included).",
         ]
     return "\n".join(lines) + "\n"
 
@@ -343,6 +571,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer calls (a smoke run)")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/performance.md")
     parser.add_argument("--skip-batch", action="store_true")
+    peers = parser.add_mutually_exclusive_group()
+    peers.add_argument(
+        "--peers",
+        action="store_true",
+        help="also LiteLLM and any-llm: make their venv (--peers-venv) first if needed",
+    )
+    peers.add_argument("--no-peers", action="store_true", help="skip the peers even if installed")
+    parser.add_argument("--peers-venv", type=Path, default=peer_lib.DEFAULT_VENV)
     args = parser.parse_args(argv)
     # Installed packages have their bytecode compiled (pip does it); a source checkout run
     # with PYTHONDONTWRITEBYTECODE would compile llmgate afresh in every new process while
@@ -351,11 +587,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = (
         Settings(calls=40, rounds=3, streams=3, async_requests=200) if args.quick else Settings()
     )
+    peer_python: Path | None = None
+    if args.peers:
+        peer_python = peer_lib.ensure_venv(args.peers_venv)
+    elif not args.no_peers and peer_lib.installed(args.peers_venv):
+        peer_python = peer_lib.venv_python(args.peers_venv)
     rows = []
     for vendor in args.vendors:
         print(f"benchmarking {vendor} ...", file=sys.stderr, flush=True)
-        rows.append(bench_vendor(vendor, settings))
-    imports = import_times(5 if args.quick else 15)
+        rows.append(bench_vendor(vendor, settings, peer_python))
+    imports = import_times(5 if args.quick else 15, peer_python)
     linear = structured_linearity()
     batch = None if args.skip_batch else mock_batch(10_000 if args.quick else 100_000)
     page = render(rows, imports, linear, batch)
