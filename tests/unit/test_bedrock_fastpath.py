@@ -18,6 +18,7 @@ import pytest
 
 from llmgate import LLMGate
 from llmgate.exceptions import ProviderAPIError, ProviderConnectionError, RateLimitError
+from llmgate.providers.bedrock import _convert
 from llmgate.providers.bedrock._convert import StreamTranslator, text_delta
 from llmgate.providers.bedrock._eventstream import frames
 from llmgate.types import StreamChunk
@@ -166,6 +167,15 @@ class FramesFake(BedrockFake):
     def __init__(self) -> None:
         super().__init__()
         self.frames: list[bytes] | None = None
+        self.body: dict[str, Any] | None = None
+
+    def _converse(self, reply: Reply) -> Response:
+        if self.body is None:
+            return super()._converse(reply)
+        return Response(
+            headers={"content-type": "application/json", "x-amzn-RequestId": "req-body"},
+            body=json.dumps(self.body).encode(),
+        )
 
     def _converse_stream(self, reply: Reply) -> Response:
         if self.frames is None:
@@ -190,10 +200,10 @@ def fake(server: FakeServer) -> Iterator[FramesFake]:
     vendor = server.vendor
     assert isinstance(vendor, FramesFake)
     vendor.reset()
-    vendor.frames = None
+    vendor.frames = vendor.body = None
     yield vendor
     vendor.reset()
-    vendor.frames = None
+    vendor.frames = vendor.body = None
 
 
 @pytest.fixture
@@ -324,3 +334,114 @@ def test_unicode_split_across_pieces(gate: LLMGate, fake: FramesFake) -> None:
     assert [c.delta for c in chunks] == ["日本", ""]
     assert chunks[-1].finish_reason == "stop"
     assert json.loads(frame[frame.index(b"{") : -4])["delta"]["text"] == "日本"
+
+
+# --------------------------------------------------------------------------- converse
+
+
+def _botocore_converse(gate: LLMGate) -> dict[str, Any]:
+    provider = next(iter(gate._providers.values()))  # made by the llmgate call before
+    client: Any = provider.client
+    result: dict[str, Any] = client.converse(
+        modelId=MODEL.split("/", 1)[1], messages=[{"role": "user", "content": [{"text": "Hi"}]}]
+    )
+    return result
+
+
+def _without_ids(result: dict[str, Any]) -> dict[str, Any]:
+    metadata = dict(result["ResponseMetadata"])
+    headers = dict(metadata.pop("HTTPHeaders"))
+    for name in ("x-amzn-requestid", "date", "content-length"):
+        headers.pop(name, None)
+    metadata.pop("RequestId")
+    return {**result, "ResponseMetadata": {**metadata, "HTTPHeaders": headers}}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(text="one two three"),
+        Reply(text="", tool_calls=[FakeToolCall(name="lookup", arguments={"q": [1, 2.5, None]})]),
+        Reply(text="thought", reasoning="let me think", reasoning_signature="sig"),
+    ],
+    ids=["text", "tool", "reasoning"],
+)
+def test_converse_response_and_raw_equal_botocores(
+    gate: LLMGate, fake: FramesFake, reply: Reply
+) -> None:
+    fake.push(reply, reply)
+    response = gate.completion(MODEL, USER)
+    result = _botocore_converse(gate)
+    expected = _convert.completion_response(result, MODEL.split("/", 1)[1])
+    assert response.model_dump(exclude={"id"}) == expected.model_dump(exclude={"id"})
+    assert response.id == response.raw["ResponseMetadata"]["RequestId"] != ""
+    assert _without_ids(response.raw) == _without_ids(result)
+    assert list(response.raw) == list(result)
+    assert response.raw is response.raw
+    assert response.raw["ResponseMetadata"]["RetryAttempts"] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}}},
+        {"stopReason": "end_turn", "usage": {"inputTokens": 2, "outputTokens": 3}},
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
+            "stopReason": "end_turn",
+            "additionalModelResponseFields": {"stop_sequence": None},
+            "trace": {"guardrail": {"modelOutput": ["x"]}},
+            "performanceConfig": {"latency": "optimized"},
+            "serviceTier": {"type": "priority"},
+            "unmodelled": {"dropped": True},
+        },
+        {
+            "output": {
+                "message": {
+                    "role": "assistant",
+                    "content": [
+                        {"reasoningContent": {"redactedContent": "cmVkYWN0ZWQ="}},
+                        {"text": "a", "image": {}},
+                        {"toolUse": {"toolUseId": "t1", "name": "f", "input": {}, "x": 1}},
+                    ],
+                }
+            },
+            "stopReason": "tool_use",
+        },
+        {"output": {"message": {"role": "assistant", "content": [{"text": 5}]}}},
+        {"output": {"message": {"role": "assistant", "content": "text"}}},
+        {"output": {"message": None}, "usage": {"inputTokens": 1}, "metrics": {"latencyMs": 9}},
+        {"output": "x"},
+        {"output": {"message": {"content": [{"toolUse": {"toolUseId": None, "name": "f"}}]}}},
+        {"output": {"message": {"content": None}}, "usage": None, "stopReason": None},
+        {"usage": [], "stopReason": "end_turn"},
+        {"stopReason": 7},
+    ],
+)
+def test_converse_bodies_equal_botocores(
+    gate: LLMGate, fake: FramesFake, body: dict[str, Any]
+) -> None:
+    fake.body = body
+    try:
+        expected_result: Any = _convert.completion_response(
+            _botocore_converse_first(gate), MODEL.split("/", 1)[1]
+        )
+    except Exception as exc:  # botocore or the translation refuses it: llmgate must too
+        with pytest.raises(Exception) as info:
+            gate.completion(MODEL, USER)
+        assert type(exc).__name__ in repr(info.value) or str(exc) in str(info.value)
+        return
+    response = gate.completion(MODEL, USER)
+    assert response.model_dump(exclude={"id"}) == expected_result.model_dump(exclude={"id"})
+    assert _without_ids(response.raw) == _without_ids(_botocore_converse(gate))
+
+
+def _botocore_converse_first(gate: LLMGate) -> dict[str, Any]:
+    gate.completion(MODEL, USER, stream=True).close()  # makes the provider and its client
+    return _botocore_converse(gate)
+
+
+def test_direct_client_calls_are_untouched(gate: LLMGate, fake: FramesFake) -> None:
+    gate.completion(MODEL, USER)
+    result = _botocore_converse(gate)
+    assert result["output"]["message"]["content"] == [{"text": "Hello from the fake."}]

@@ -437,7 +437,7 @@ def titan_vector(payload: Mapping[str, Any]) -> tuple[list[float], int]:
         vector = (payload.get("embeddingsByType") or {}).get("float")
     if not isinstance(vector, list):
         raise InvalidRequestError("the Titan response holds no float embedding")
-    return [float(x) for x in vector], int(payload.get("inputTextTokenCount") or 0)
+    return list(map(float, vector)), int(payload.get("inputTextTokenCount") or 0)
 
 
 def cohere_vectors(payload: Mapping[str, Any]) -> list[list[float]]:
@@ -446,7 +446,7 @@ def cohere_vectors(payload: Mapping[str, Any]) -> list[list[float]]:
         embeddings = embeddings.get("float")
     if not isinstance(embeddings, list):
         raise InvalidRequestError("the Cohere response holds no float embeddings")
-    return [[float(x) for x in vector] for vector in embeddings]
+    return [list(map(float, vector)) for vector in embeddings]
 
 
 # =========================================================================== 2. results
@@ -503,6 +503,59 @@ def message_details(reasoning: list[dict[str, Any]]) -> dict[str, Any] | None:
 def reasoning_text(reasoning: list[dict[str, Any]]) -> str | None:
     texts = [entry["reasoningText"]["text"] for entry in reasoning if "reasoningText" in entry]
     return "".join(texts) or None
+
+
+_PLAIN_RESULT_KEYS = frozenset({"output", "stopReason", "usage", "metrics"})
+
+
+def plain_converse_json(body: bytes) -> dict[str, Any] | None:
+    """A Converse response body as JSON when it holds only what botocore's parse would give
+    back unchanged (text and tool-use blocks, stop reason, usage, metrics); None otherwise,
+    and then botocore parses it."""
+    try:
+        data = from_json(body)
+    except ValueError:
+        return None
+    if type(data) is not dict or not _PLAIN_RESULT_KEYS.issuperset(data):
+        return None
+    if "output" in data:
+        output = data["output"]  # a union: exactly one member, set
+        if type(output) is not dict or len(output) != 1:
+            return None
+        message = output.get("message")
+        if type(message) is not dict or message.keys() - {"role", "content"}:
+            return None
+        content = message.get("content")
+        if content is not None and (type(content) is not list or not _plain_blocks(content)):
+            return None
+    for key in ("usage", "metrics"):
+        if type(data.get(key, {})) is not dict:
+            return None
+    stop_reason = data.get("stopReason")
+    if stop_reason is not None and type(stop_reason) is not str:
+        return None
+    return data
+
+
+def _plain_blocks(blocks: list[Any]) -> bool:
+    for block in blocks:
+        if type(block) is not dict or len(block) != 1:
+            return False
+        if "text" in block:
+            if type(block["text"]) is not str:
+                return False
+        elif "toolUse" in block:
+            use = block["toolUse"]
+            if (
+                type(use) is not dict
+                or use.keys() - {"toolUseId", "name", "input"}
+                or type(use.get("toolUseId")) is not str
+                or type(use.get("name")) is not str
+            ):
+                return False
+        else:
+            return False
+    return True
 
 
 def completion_response(

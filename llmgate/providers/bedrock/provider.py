@@ -57,8 +57,9 @@ from ...types import (
     EmbeddingRequest,
     EmbeddingResponse,
     StreamChunk,
-    TokenUsage,
+    make_usage,
     text_chunk,
+    trusted,
 )
 from ..base import Provider, ProviderSettings
 from . import _convert
@@ -279,6 +280,40 @@ class _StreamHandle:
         events.close()
 
 
+_SERVICE_ID = "bedrock-runtime"
+
+
+class _BodyTap:
+    """A before-parse handler that takes a successful Converse body away from botocore,
+    for the thread that armed it, leaving botocore an empty body to parse: llmgate reads the
+    JSON itself and has botocore parse it only when a caller asks for ``raw``."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def arm(self) -> None:
+        self._local.armed = True
+        self._local.taken = None
+
+    def take(self) -> tuple[int, Any, bytes] | None:
+        """``(status, headers, body)`` of the armed call's response, if it was taken."""
+        local = self._local
+        local.armed = False
+        taken: tuple[int, Any, bytes] | None = local.taken
+        local.taken = None
+        return taken
+
+    def __call__(self, response_dict: dict[str, Any], **kwargs: Any) -> None:
+        local = self._local
+        if not getattr(local, "armed", False):
+            return
+        local.armed = False
+        body = response_dict.get("body")
+        if response_dict.get("status_code", 500) < 300 and type(body) is bytes:
+            local.taken = (response_dict["status_code"], response_dict["headers"], body)
+            response_dict["body"] = b""
+
+
 class BedrockProvider(Provider):
     """Amazon Bedrock Runtime: Converse for chat, InvokeModel for Titan and Cohere embeddings.
 
@@ -304,6 +339,8 @@ class BedrockProvider(Provider):
         self._executor: ThreadPoolExecutor | None = None
         self._native_structured: bool | None = None
         self._parse_event: Callable[[dict[str, Any], bytes], dict[str, Any]] | None = None
+        self._converse_parsing: tuple[Any, Any] | None = None
+        self._body_tap = _BodyTap()
 
     # configuration -----------------------------------------------------------------
     def region(self) -> str:
@@ -354,7 +391,7 @@ class BedrockProvider(Provider):
         )
         region = self.region()
         with self._client_lock:  # a botocore Session is not thread-safe
-            return self._boto_session().create_client(
+            client = self._boto_session().create_client(
                 "bedrock-runtime",
                 region_name=region,
                 endpoint_url=self.base_url,
@@ -363,6 +400,8 @@ class BedrockProvider(Provider):
                 aws_session_token=self.settings.option("aws_session_token"),
                 config=config,
             )
+        client.meta.events.register(f"before-parse.{_SERVICE_ID}.Converse", self._body_tap)
+        return client
 
     @override
     def create_client(self) -> Any:
@@ -462,10 +501,44 @@ class BedrockProvider(Provider):
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         client = self.client_for(request.timeout)
         call = self._converse_call(request, model, client)
-        result = client.converse(**call.kwargs)
+        tap = self._body_tap
+        tap.arm()
+        try:
+            result = client.converse(**call.kwargs)
+        finally:
+            taken = tap.take()
+        if taken is not None:
+            data = _convert.plain_converse_json(taken[2])
+            full = functools.partial(self._full_result, client, taken, result["ResponseMetadata"])
+            if data is not None:
+                data["ResponseMetadata"] = result["ResponseMetadata"]
+                response = _convert.completion_response(data, model, call.structured_tool)
+                response.set_raw(factory=full)
+                return response
+            result = full()
         response = _convert.completion_response(result, model, call.structured_tool)
         response.set_raw(result)
         return response
+
+    def _full_result(
+        self, client: Any, taken: tuple[int, Any, bytes], metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The dict client.converse would have returned: botocore's parse of the body."""
+        if self._converse_parsing is None:
+            operation = client.meta.service_model.operation_model("Converse")
+            parser = botocore.parsers.create_parser(operation.service_model.resolved_protocol)
+            self._converse_parsing = (parser, operation.output_shape)
+        parser, shape = self._converse_parsing
+        status, headers, body = taken
+        response = {
+            "status_code": status,
+            "headers": headers,
+            "body": body,
+            "context": {"operation_name": "Converse"},
+        }
+        result: dict[str, Any] = parser.parse(response, shape)
+        result["ResponseMetadata"] = metadata
+        return result
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
@@ -601,11 +674,13 @@ class BedrockProvider(Provider):
                 vectors.extend(_convert.cohere_vectors(payload))
                 body_tokens = 0
             tokens += int(counted) if counted and counted.isdigit() else body_tokens
-        response = EmbeddingResponse(
+        # Unvalidated: the vectors are lists of floats by construction (see types.trusted).
+        response = trusted(
+            EmbeddingResponse,
             embeddings=vectors,
             model=model,
             provider=self.name,
-            usage=TokenUsage(prompt_tokens=tokens, total_tokens=tokens),
+            usage=make_usage(tokens, 0, tokens),
         )
         response.set_raw(raws[0] if len(raws) == 1 else raws)
         return response
