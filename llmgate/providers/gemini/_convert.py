@@ -7,6 +7,7 @@ stateful translator, so it is unit-tested without a client.
 
 from __future__ import annotations
 
+import base64
 import json
 import mimetypes
 import os
@@ -44,6 +45,9 @@ from ...types import (
     ToolCall,
     ToolCallDelta,
     ToolDefinition,
+    make_usage,
+    text_chunk,
+    trusted,
 )
 
 PROVIDER = "gemini"
@@ -215,8 +219,8 @@ _MODES = {
 }
 
 
-def build_tool_config(choice: str | Mapping[str, Any]) -> gt.ToolConfig:
-    """From "auto", "none", "required", a function name or ``{"type": "function", ...}``."""
+def _read_tool_choice(choice: str | Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``(mode, the one allowed function or None)`` from a unified tool_choice."""
     name: str | None = None
     if isinstance(choice, str):
         mode = _MODES.get(choice.lower())
@@ -229,11 +233,21 @@ def build_tool_config(choice: str | Mapping[str, Any]) -> gt.ToolConfig:
         if mode is None and not name:
             raise InvalidRequestError(f"cannot read tool_choice {dict(choice)!r}")
     if name:
+        return gt.FunctionCallingConfigMode.ANY.value, str(name)
+    return (mode.value if mode is not None else None), None
+
+
+def build_tool_config(choice: str | Mapping[str, Any]) -> gt.ToolConfig:
+    """From "auto", "none", "required", a function name or ``{"type": "function", ...}``."""
+    mode, name = _read_tool_choice(choice)
+    if name is not None:
         config = gt.FunctionCallingConfig(
-            mode=gt.FunctionCallingConfigMode.ANY, allowed_function_names=[str(name)]
+            mode=gt.FunctionCallingConfigMode.ANY, allowed_function_names=[name]
         )
     else:
-        config = gt.FunctionCallingConfig(mode=mode)
+        config = gt.FunctionCallingConfig(
+            mode=gt.FunctionCallingConfigMode(mode) if mode is not None else None
+        )
     return gt.ToolConfig(function_calling_config=config)
 
 
@@ -323,6 +337,127 @@ def _fold_system(system: list[str], contents: list[gt.ContentDict]) -> list[gt.C
     return [{"role": "user", "parts": [opening]}, *contents]
 
 
+# The request as JSON, for the wire path (``_wire``): the body google-genai's converters
+# write for the same call, built without its pydantic models. Requests this does not cover
+# (vendor options in extra_kwargs, native parts kept for a round trip, parameters dropped
+# with a warning) take the SDK's public path instead.
+
+
+class WireRequest:
+    """A ``generateContent`` body and what the SDK needs to build ``raw`` from the answer.
+
+    ``schema`` is None for a call the SDK would make without config (it then reads no
+    schema from the call and runs its function-calling loop), else the config it reads.
+    """
+
+    __slots__ = ("body", "options", "schema")
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        schema: dict[str, Any] | None,
+        options: gt.HttpOptions | None,
+    ) -> None:
+        self.body = body
+        self.schema = schema
+        self.options = options
+
+
+def _wire_part(part: gt.PartDict) -> dict[str, Any]:
+    text = part.get("text")
+    if text is not None:
+        return {"text": text}
+    inline = part.get("inline_data")
+    if inline is not None:
+        data = inline.get("data") or b""
+        blob = {"data": base64.urlsafe_b64encode(data).decode("ascii")}
+        blob["mime_type"] = inline.get("mime_type") or ""
+        return {"inlineData": blob}
+    uploaded = part.get("file_data")
+    if uploaded is not None:
+        return {"fileData": dict(uploaded)}
+    call = part.get("function_call")
+    if call is not None:
+        return {"functionCall": {"args": call.get("args"), "name": call.get("name")}}
+    result = part.get("function_response")
+    assert result is not None
+    return {"functionResponse": dict(result)}
+
+
+def _wire_contents(contents: list[gt.ContentDict]) -> list[dict[str, Any]]:
+    return [
+        {
+            "parts": [_wire_part(part) for part in content.get("parts") or []],
+            "role": content.get("role"),
+        }
+        for content in contents
+    ]
+
+
+def wire_request(
+    request: CompletionRequest,
+    load_url: ImageLoader,
+    *,
+    system_instruction: bool = True,
+) -> WireRequest | None:
+    """The body :func:`generate_kwargs` makes the SDK send, or None where only the SDK's
+    public path knows it (see above)."""
+    if request.extra_kwargs or request.parallel_tool_calls is False:
+        return None
+    for message in request.messages:
+        if message.role == "assistant" and message.provider_details and stored_parts(message):
+            return None
+    system, contents = build_contents(request.messages, load_url)
+    if system and not system_instruction:
+        contents = _fold_system(system, contents)
+    body: dict[str, Any] = {"contents": _wire_contents(contents)}
+    generation: dict[str, Any] = {}
+    if request.temperature is not None:
+        generation["temperature"] = request.temperature
+    if request.top_p is not None:
+        generation["topP"] = request.top_p
+    if request.max_tokens is not None:
+        generation["maxOutputTokens"] = request.max_tokens
+    if request.stop:
+        generation["stopSequences"] = list(request.stop)
+    json_schema: dict[str, Any] | None = None
+    if request.response_format is not None:
+        json_schema = _structured.gemini_schema(_structured.json_schema(request.response_format))
+        generation["responseMimeType"] = "application/json"
+        generation["responseJsonSchema"] = json_schema
+    if system and system_instruction:
+        body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
+    if request.tools:
+        declarations = []
+        for tool in request.tools:
+            declaration: dict[str, Any] = {}
+            if tool.function.description is not None:
+                declaration["description"] = tool.function.description
+            declaration["name"] = tool.function.name
+            if tool.function.parameters is not None:
+                declaration["parameters_json_schema"] = tool.function.parameters
+            declarations.append(declaration)
+        body["tools"] = [{"functionDeclarations": declarations}]
+    if request.tool_choice is not None:
+        mode, name = _read_tool_choice(request.tool_choice)
+        calling: dict[str, Any] = {"allowedFunctionNames": [name]} if name is not None else {}
+        if mode is not None:
+            calling["mode"] = mode
+        body["toolConfig"] = {"functionCallingConfig": calling}
+    options = timeout_options(request.timeout)
+    has_config = bool(
+        generation
+        or request.tools
+        or request.tool_choice is not None
+        or options is not None
+        or (system and system_instruction)
+    )
+    if not has_config:
+        return WireRequest(body, None, None)
+    body["generationConfig"] = generation
+    return WireRequest(body, {"response_json_schema": json_schema}, options)
+
+
 def embed_config(request: EmbeddingRequest, *, strict: bool) -> gt.EmbedContentConfig | None:
     fields: dict[str, Any] = {}
     task_type = request.task_type
@@ -357,6 +492,34 @@ def embed_config(request: EmbeddingRequest, *, strict: bool) -> gt.EmbedContentC
         return gt.EmbedContentConfig(**fields)
     except pydantic.ValidationError as exc:
         raise InvalidRequestError(f"invalid Gemini embedding options: {exc}") from exc
+
+
+def wire_embed_request(
+    request: EmbeddingRequest, model_path: str
+) -> tuple[dict[str, Any], gt.HttpOptions | None] | None:
+    """The ``batchEmbedContents`` body (and per-call options) :func:`embed_config` makes the
+    SDK send for text inputs, or None where only the SDK's public path knows it."""
+    if request.extra_kwargs or request.truncate is not None or request.user is not None:
+        return None
+    task_type = request.task_type
+    if task_type is None and request.input_type is not None:
+        task_type = _EMBED_TASK_TYPES.get(request.input_type.lower())
+        if task_type is None:
+            return None
+    if task_type is None and request.title is not None:
+        task_type = "RETRIEVAL_DOCUMENT"
+    fields: dict[str, Any] = {}
+    if task_type is not None:
+        fields["taskType"] = task_type
+    if request.title is not None:
+        fields["title"] = request.title
+    if request.dimensions is not None:
+        fields["outputDimensionality"] = request.dimensions
+    fields["model"] = model_path
+    requests = [
+        {"content": {"parts": [{"text": text}], "role": "user"}, **fields} for text in request.input
+    ]
+    return {"requests": requests}, timeout_options(request.timeout)
 
 
 def unsupported(name: str, *, strict: bool) -> None:
@@ -500,6 +663,23 @@ class CandidateOutput:
             return part.text, "", None
         return "", "", None
 
+    def add_text(self, text: str | None, thought: bool) -> tuple[str, str]:
+        """:meth:`add` of a part with nothing but text (and the thought flag)."""
+        last = self._kept[-1] if self._kept else None
+        if not isinstance(last, _TextRun) or last.thought != thought or last.signature:
+            if not text:
+                return "", ""
+            last = _TextRun(thought)
+            self._kept.append(last)
+        if not text:
+            return "", ""
+        last.pieces.append(text)
+        if thought:
+            self.reasoning.append(text)
+            return "", text
+        self.text.append(text)
+        return text, ""
+
     def _keep(self, part: gt.Part) -> None:
         if part.thought_signature or (part.function_call and part.function_call.id):
             self._needs_parts = True
@@ -588,6 +768,214 @@ def response_from_sdk(result: gt.GenerateContentResponse, model: str) -> Complet
     return response
 
 
+# Reading the wire JSON directly (the ``_wire`` path): the common shapes of an answer are
+# translated here, each value checked to be what the SDK's models would accept unchanged;
+# anything else (safety ratings, prompt feedback, signatures, unknown fields or values) is
+# handed to the SDK's models and the functions above, so both paths say the same.
+
+_WIRE_RESPONSE_KEYS = frozenset({"candidates", "usageMetadata", "modelVersion", "responseId"})
+_WIRE_CANDIDATE_KEYS = frozenset({"content", "finishReason", "index", "avgLogprobs"})
+_WIRE_CONTENT_KEYS = frozenset({"parts", "role"})
+_WIRE_TEXT_KEYS = frozenset({"text", "thought"})
+_WIRE_CALL_KEYS = frozenset({"name", "args"})
+_WIRE_COUNTS = frozenset(
+    {
+        "promptTokenCount",
+        "candidatesTokenCount",
+        "totalTokenCount",
+        "thoughtsTokenCount",
+        "cachedContentTokenCount",
+        "toolUsePromptTokenCount",
+    }
+)
+_WIRE_COUNT_DETAILS = frozenset(
+    {
+        "promptTokensDetails",
+        "candidatesTokensDetails",
+        "cacheTokensDetails",
+        "toolUsePromptTokensDetails",
+    }
+)
+_WIRE_DETAIL_KEYS = frozenset({"modality", "tokenCount"})
+_COUNT_TYPES = frozenset({int, type(None)})
+_MODALITIES = frozenset(member.value for member in gt.MediaModality)
+_WIRE_FINISH = frozenset(member.value for member in gt.FinishReason)
+
+
+def _optional(value: Any, kind: type) -> bool:
+    return value is None or type(value) is kind
+
+
+def _member(value: Any, values: frozenset[str]) -> bool:
+    """None, or one of an SDK enum's values as it is spelled (others make it warn)."""
+    return value is None or (type(value) is str and value in values)
+
+
+def _plain_usage(usage: Any) -> bool:
+    if usage is None:
+        return True
+    if type(usage) is not dict:
+        return False
+    if usage.keys() <= _WIRE_COUNTS:
+        return set(map(type, usage.values())) <= _COUNT_TYPES
+    for key, value in usage.items():
+        if key in _WIRE_COUNTS:
+            if not _optional(value, int):
+                return False
+        elif key in _WIRE_COUNT_DETAILS:
+            if value is None:
+                continue
+            if type(value) is not list:
+                return False
+            for item in value:
+                if (
+                    type(item) is not dict
+                    or not item.keys() <= _WIRE_DETAIL_KEYS
+                    or not _optional(item.get("tokenCount"), int)
+                    or not _member(item.get("modality"), _MODALITIES)
+                ):
+                    return False
+        else:
+            return False
+    return True
+
+
+def _plain_part(part: Any) -> bool:
+    if type(part) is not dict:
+        return False
+    keys = part.keys()
+    if keys <= _WIRE_TEXT_KEYS:
+        text = part.get("text")
+        thought = part.get("thought")
+        return (text is None or type(text) is str) and (thought is None or type(thought) is bool)
+    call = part.get("functionCall")
+    return (
+        len(keys) == 1
+        and type(call) is dict
+        and call.keys() <= _WIRE_CALL_KEYS
+        and _optional(call.get("name"), str)
+        and _optional(call.get("args"), dict)
+    )
+
+
+def _plain_content(content: Any) -> bool:
+    if type(content) is not dict or not content.keys() <= _WIRE_CONTENT_KEYS:
+        return False
+    role = content.get("role")
+    if role is not None and type(role) is not str:
+        return False
+    parts = content.get("parts")
+    if parts is None:
+        return True
+    return type(parts) is list and all(map(_plain_part, parts))
+
+
+def _plain_candidate(candidate: Any) -> bool:
+    if type(candidate) is not dict or not candidate.keys() <= _WIRE_CANDIDATE_KEYS:
+        return False
+    finish = candidate.get("finishReason")
+    if finish is not None and (type(finish) is not str or finish not in _WIRE_FINISH):
+        return False
+    index = candidate.get("index")
+    if index is not None and type(index) is not int:
+        return False
+    logprobs = candidate.get("avgLogprobs")
+    if logprobs is not None and type(logprobs) is not float:
+        return False
+    content = candidate.get("content")
+    return content is None or _plain_content(content)
+
+
+def plain_candidate(data: Any) -> tuple[bool, dict[str, Any] | None]:
+    """``(plain, first candidate)``: whether this JSON answer (or stream event) is one the
+    wire path translates itself, and its first candidate."""
+    if type(data) is not dict or not data.keys() <= _WIRE_RESPONSE_KEYS:
+        return False, None
+    version = data.get("modelVersion")
+    response_id = data.get("responseId")
+    if (version is not None and type(version) is not str) or (
+        response_id is not None and type(response_id) is not str
+    ):
+        return False, None
+    if not _plain_usage(data.get("usageMetadata")):
+        return False, None
+    candidates = data.get("candidates")
+    if candidates is None:
+        return True, None
+    if type(candidates) is not list:
+        return False, None
+    for candidate in candidates:
+        if not _plain_candidate(candidate):
+            return False, None
+    return True, candidates[0] if candidates else None
+
+
+def _wire_parts(candidate: dict[str, Any] | None) -> list[dict[str, Any]]:
+    content = candidate.get("content") if candidate is not None else None
+    return (content.get("parts") or []) if content is not None else []
+
+
+def usage_from_wire(usage: dict[str, Any] | None) -> TokenUsage | None:
+    """:func:`usage_from` of a plain ``usageMetadata`` object."""
+    if usage is None:
+        return None
+    thoughts = usage.get("thoughtsTokenCount")
+    prompt = usage.get("promptTokenCount") or 0
+    completion = (usage.get("candidatesTokenCount") or 0) + (thoughts or 0)
+    return make_usage(
+        prompt,
+        completion,
+        usage.get("totalTokenCount") or prompt + completion,
+        usage.get("cachedContentTokenCount"),
+        thoughts,
+    )
+
+
+def _wire_call(part: dict[str, Any]) -> gt.Part:
+    call = part["functionCall"]
+    return gt.Part(function_call=gt.FunctionCall(name=call.get("name"), args=call.get("args")))
+
+
+def response_from_wire(
+    data: Any, model: str, raw: Callable[[], gt.GenerateContentResponse]
+) -> CompletionResponse:
+    """A CompletionResponse from a ``generateContent`` JSON body, equal to what
+    :func:`response_from_sdk` makes of the SDK's object (``raw`` builds that object)."""
+    plain, candidate = plain_candidate(data)
+    if not plain:
+        return response_from_sdk(raw(), model)
+    response_id = data.get("responseId")
+    output = CandidateOutput(response_id)
+    for part in _wire_parts(candidate):
+        if "functionCall" in part:
+            output.add(_wire_call(part))
+        else:
+            output.add_text(part.get("text"), bool(part.get("thought")))
+    native = candidate.get("finishReason") if candidate is not None else None
+    finish = finish_reason(native, has_tool_calls=bool(output.tool_calls))
+    text = "".join(output.text)
+    message = trusted(
+        Message,
+        role="assistant",
+        content=text if (text or not output.tool_calls) else None,
+        tool_calls=list(output.tool_calls) or None,
+        reasoning="".join(output.reasoning) or None,
+        provider_details=output.details(),
+    )
+    choice = trusted(Choice, index=0, message=message, finish_reason=finish)
+    response = trusted(
+        CompletionResponse,
+        id=response_id or "",
+        model=data.get("modelVersion") or model,
+        provider=PROVIDER,
+        choices=[choice],
+        usage=usage_from_wire(data.get("usageMetadata")) or TokenUsage(),
+        provider_details={PROVIDER: {"finish_reason": native}} if native is not None else {},
+    )
+    response.set_raw(factory=raw)
+    return response
+
+
 class StreamTranslator:
     """Stream events (each a partial ``GenerateContentResponse``) to StreamChunks.
 
@@ -601,6 +989,8 @@ class StreamTranslator:
         self.output: CandidateOutput | None = None
         self.native_finish: Any = None
         self.usage: TokenUsage | None = None
+        # The last usageMetadata of the wire path, read once at the end (every event has one).
+        self._wire_usage: dict[str, Any] | None = None
         self.blocked = False
 
     def feed(self, event: gt.GenerateContentResponse) -> StreamChunk | None:
@@ -612,6 +1002,7 @@ class StreamTranslator:
             self.output = CandidateOutput(event.response_id)
         if event.usage_metadata is not None:
             self.usage = usage_from(event.usage_metadata)
+            self._wire_usage = None
         self.blocked = self.blocked or _blocked(event)
         candidate = event.candidates[0] if event.candidates else None
         if candidate is None:
@@ -639,7 +1030,70 @@ class StreamTranslator:
             tool_call_deltas=calls or None,
         )
 
+    def feed_wire(
+        self, event: Any, to_sdk: Callable[[Any], gt.GenerateContentResponse]
+    ) -> StreamChunk | None:
+        """:meth:`feed` of a stream event's JSON; ``to_sdk`` builds the SDK's object of an
+        event that is not plain (see :func:`plain_candidate`)."""
+        plain, candidate = plain_candidate(event)
+        if not plain:
+            return self.feed(to_sdk(event))
+        response_id = event.get("responseId")
+        if response_id and not self.id:
+            self.id = response_id
+        model = event.get("modelVersion")
+        if model:
+            self.model = model
+        output = self.output
+        if output is None:
+            output = self.output = CandidateOutput(response_id)
+        usage = event.get("usageMetadata")
+        if usage is not None:
+            self._wire_usage = usage
+        if candidate is None:
+            return None
+        native = candidate.get("finishReason")
+        if native is not None:
+            self.native_finish = native
+        parts = _wire_parts(candidate)
+        if len(parts) == 1 and "functionCall" not in parts[0]:
+            # The commonest event: one piece of text.
+            part = parts[0]
+            text, reasoning = output.add_text(part.get("text"), bool(part.get("thought")))
+            if text:
+                return text_chunk(self.id, self.model, PROVIDER, text)
+            if not reasoning:
+                return None
+        texts: list[str] = []
+        reasonings: list[str] = []
+        calls: list[ToolCallDelta] = []
+        if len(parts) == 1 and "functionCall" not in parts[0]:
+            reasonings.append(reasoning)
+        else:
+            for part in parts:
+                if "functionCall" in part:
+                    call = output.add(_wire_call(part))[2]
+                    if call is not None:
+                        calls.append(call)
+                    continue
+                text, reasoning = output.add_text(part.get("text"), bool(part.get("thought")))
+                texts.append(text)
+                reasonings.append(reasoning)
+        if not (any(texts) or any(reasonings) or calls):
+            return None
+        return StreamChunk(
+            id=self.id,
+            model=self.model,
+            provider=PROVIDER,
+            delta="".join(texts),
+            reasoning_delta="".join(reasonings) or None,
+            tool_call_deltas=calls or None,
+        )
+
     def finish(self) -> StreamChunk:
+        if self._wire_usage is not None:
+            self.usage = usage_from_wire(self._wire_usage)
+            self._wire_usage = None
         output = self.output or CandidateOutput(None)
         finish = finish_reason(self.native_finish, has_tool_calls=bool(output.tool_calls))
         if finish is None and self.blocked:
@@ -669,6 +1123,53 @@ def embedding_response_from_sdk(result: gt.EmbedContentResponse, model: str) -> 
         provider_details={PROVIDER: details} if details else {},
     )
     response.set_raw(result)
+    return response
+
+
+_WIRE_EMBEDDING_KEYS = frozenset({"embeddings", "usageMetadata"})
+_FLOATS = pydantic.TypeAdapter(list[float])
+
+
+def embedding_response_from_wire(
+    data: Any, model: str, raw: Callable[[], gt.EmbedContentResponse]
+) -> EmbeddingResponse:
+    """:func:`embedding_response_from_sdk` of a ``batchEmbedContents`` JSON body, read
+    directly where it holds only vectors and a prompt token count."""
+    plain = type(data) is dict and data.keys() <= _WIRE_EMBEDDING_KEYS
+    usage = data.get("usageMetadata") if plain else None
+    items = data.get("embeddings") if plain else None
+    if plain:
+        plain = (usage is None or (type(usage) is dict and _plain_usage(usage))) and (
+            items is None or type(items) is list
+        )
+    vectors: list[list[float]] = []
+    if plain:
+        for item in items or []:
+            values = item.get("values") if type(item) is dict else None
+            if (
+                type(item) is not dict
+                or not item.keys() <= {"values"}
+                or (values is not None and type(values) is not list)
+            ):
+                plain = False
+                break
+            try:
+                vectors.append(_FLOATS.validate_python(values) if values else [])
+            except pydantic.ValidationError:
+                plain = False
+                break
+    if not plain:
+        return embedding_response_from_sdk(raw(), model)
+    prompt = (usage.get("promptTokenCount") or 0) if usage is not None else 0
+    response = trusted(
+        EmbeddingResponse,
+        embeddings=vectors,
+        model=model,
+        provider=PROVIDER,
+        usage=make_usage(prompt, 0, prompt),
+        provider_details={},
+    )
+    response.set_raw(factory=raw)
     return response
 
 

@@ -10,12 +10,14 @@ their own, so google-genai never switches to aiohttp behind our back. SDK retrie
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from typing import Any
 
 import httpx2
+import pydantic_core
 from google.genai import Client
 from google.genai import types as gt
 from typing_extensions import override
@@ -32,15 +34,20 @@ from ...types import (
     StreamChunk,
 )
 from ..base import Provider
+from . import _wire
 from ._convert import (
     ImageLoader,
     StreamTranslator,
     embed_config,
     embedding_response_from_sdk,
+    embedding_response_from_wire,
     generate_kwargs,
     is_file_uri,
     map_gemini_error,
     response_from_sdk,
+    response_from_wire,
+    wire_embed_request,
+    wire_request,
 )
 
 DEFAULT_TIMEOUT_SECONDS = 600.0
@@ -70,6 +77,46 @@ async def _next_event(
         return await events.__anext__()
     except StopAsyncIteration:
         return None
+
+
+def _load(text: str) -> Any:
+    """A JSON body as the SDK reads it (an empty body is ``{}``; malformed JSON raises the
+    SDK's ``json.JSONDecodeError``)."""
+    if not text:
+        return {}
+    try:
+        return pydantic_core.from_json(text)
+    except ValueError:
+        return json.loads(text)
+
+
+def _continues(data: Any) -> bool:
+    """Whether the answer may carry a continuation token (the SDK decides on its object)."""
+    if type(data) is not dict:
+        return False
+    candidates = data.get("candidates")
+    first = candidates[0] if type(candidates) is list and candidates else None
+    return type(first) is dict and bool(first.get("continuationToken"))
+
+
+def _raw_response(
+    data: Any, headers: Any, schema: dict[str, Any] | None, *, history: bool
+) -> gt.GenerateContentResponse:
+    result = _wire.generate_response(data, headers, schema)
+    return _wire.with_call_history(result) if history and schema is None else result
+
+
+def _merged(
+    hops: list[gt.GenerateContentResponse], schema: dict[str, Any] | None
+) -> gt.GenerateContentResponse:
+    merged = _wire.merge_hops(hops, schema)
+    return _wire.with_call_history(merged) if schema is None else merged
+
+
+def _text_embedding_model(model: str) -> bool:
+    """Models the SDK embeds text by text (it reads the others' inputs as parts of one)."""
+    name = model.rsplit("/", 1)[-1]
+    return "gemini" not in name or name.startswith(("gemini-embedding-001", "gemini-embedding-exp"))
 
 
 def _downloads(request: CompletionRequest) -> bool:
@@ -184,19 +231,99 @@ class GeminiProvider(Provider):
         return self._kwargs(request, model)
 
     # calls -----------------------------------------------------------------------------
+    # Each call takes the wire path (``_wire``: the SDK sends, llmgate reads the JSON) when
+    # the SDK has the pieces it uses and the request is one ``wire_request`` covers; else
+    # the SDK's public methods, whose results ``response_from_sdk`` and co. translate.
+
+    def _wire_request(self, api: Any, request: CompletionRequest, model: str) -> Any:
+        if api is None:
+            return None
+        return wire_request(
+            request,
+            self._image_loader(model),
+            system_instruction=self.capabilities_for(model).system_prompt,
+        )
+
+    async def _awire_request(self, api: Any, request: CompletionRequest, model: str) -> Any:
+        if api is not None and _downloads(request):
+            return await asyncio.to_thread(self._wire_request, api, request, model)
+        return self._wire_request(api, request, model)
+
     @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        result = self.client.models.generate_content(model=model, **self._kwargs(request, model))
-        return response_from_sdk(result, model)
+        api = _wire.api_client(self.client)
+        wire = self._wire_request(api, request, model)
+        if wire is None:
+            kwargs = self._kwargs(request, model)
+            return response_from_sdk(
+                self.client.models.generate_content(model=model, **kwargs), model
+            )
+        path = f"{_wire.model_path(model)}:generateContent"
+        headers, text = _wire.post(api, path, wire.body, wire.options)
+        data = _load(text)
+        if _continues(data):
+            hops = [_raw_response(data, headers, wire.schema, history=False)]
+            token = _wire.continuation_token(hops[0])
+            while token:
+                body = _wire.with_continuation_token(wire.body, token)
+                headers, text = _wire.post(api, path, body, wire.options)
+                hops.append(_raw_response(_load(text), headers, wire.schema, history=False))
+                token = _wire.continuation_token(hops[-1])
+            return response_from_sdk(_merged(hops, wire.schema), model)
+        return response_from_wire(
+            data, model, lambda: _raw_response(data, headers, wire.schema, history=True)
+        )
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        kwargs = await self._akwargs(request, model)
-        result = await self.async_client.models.generate_content(model=model, **kwargs)
-        return response_from_sdk(result, model)
+        client = self.async_client
+        api = _wire.api_client(client)
+        wire = await self._awire_request(api, request, model)
+        if wire is None:
+            kwargs = await self._akwargs(request, model)
+            result = await client.models.generate_content(model=model, **kwargs)
+            return response_from_sdk(result, model)
+        path = f"{_wire.model_path(model)}:generateContent"
+        headers, text = await _wire.apost(api, path, wire.body, wire.options)
+        data = _load(text)
+        if _continues(data):
+            hops = [_raw_response(data, headers, wire.schema, history=False)]
+            token = _wire.continuation_token(hops[0])
+            while token:
+                body = _wire.with_continuation_token(wire.body, token)
+                headers, text = await _wire.apost(api, path, body, wire.options)
+                hops.append(_raw_response(_load(text), headers, wire.schema, history=False))
+                token = _wire.continuation_token(hops[-1])
+            return response_from_sdk(_merged(hops, wire.schema), model)
+        return response_from_wire(
+            data, model, lambda: _raw_response(data, headers, wire.schema, history=True)
+        )
 
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
+        api = _wire.api_client(self.client)
+        wire = self._wire_request(api, request, model)
+        if wire is None:
+            yield from self._sdk_stream(request, model)
+            return
+        path = f"{_wire.model_path(model)}:streamGenerateContent?alt=sse"
+        schema = wire.schema
+        stream = _wire.WireStream(api, path, wire.body, wire.options)
+        translator = StreamTranslator(model)
+
+        def to_sdk(event: Any) -> gt.GenerateContentResponse:
+            return _wire.generate_response(event, None, schema)
+
+        try:
+            for event in stream.events():
+                chunk = translator.feed_wire(event, to_sdk)
+                if chunk is not None:
+                    yield chunk
+            yield translator.finish()
+        finally:
+            stream.close()
+
+    def _sdk_stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
         kwargs = self._kwargs(request, model)
         events = self.client.models.generate_content_stream(model=model, **kwargs)
         translator = StreamTranslator(model)
@@ -213,6 +340,33 @@ class GeminiProvider(Provider):
 
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
+        client = self.async_client
+        api = _wire.api_client(client)
+        wire = await self._awire_request(api, request, model)
+        if wire is None:
+            async for chunk in self._sdk_astream(client, request, model):
+                yield chunk
+            return
+        path = f"{_wire.model_path(model)}:streamGenerateContent?alt=sse"
+        schema = wire.schema
+        translator = StreamTranslator(model)
+
+        def to_sdk(event: Any) -> gt.GenerateContentResponse:
+            return _wire.generate_response(event, None, schema)
+
+        stream = await _wire.AsyncWireStream.open(api, path, wire.body, wire.options)
+        try:
+            async for event in stream.events():
+                piece = translator.feed_wire(event, to_sdk)
+                if piece is not None:
+                    yield piece
+            yield translator.finish()
+        finally:
+            await stream.aclose()
+
+    async def _sdk_astream(
+        self, client: Any, request: CompletionRequest, model: str
+    ) -> AsyncIterator[StreamChunk]:
         kwargs = await self._akwargs(request, model)
         opened: list[Any] = []
         events: AsyncIterator[gt.GenerateContentResponse] | None = None
@@ -220,9 +374,7 @@ class GeminiProvider(Provider):
         try:
             _stream_responses.set(opened)
             try:
-                events = await self.async_client.models.generate_content_stream(
-                    model=model, **kwargs
-                )
+                events = await client.models.generate_content_stream(model=model, **kwargs)
                 event = await _next_event(events)  # sends the request
             finally:
                 _stream_responses.set(None)
@@ -241,19 +393,40 @@ class GeminiProvider(Provider):
 
     @override
     def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        config = embed_config(request, strict=self._strict)
-        contents: list[Any] = list(request.input)
-        result = self.client.models.embed_content(model=model, contents=contents, config=config)
-        return embedding_response_from_sdk(result, model)
+        api = _wire.api_client(self.client) if _text_embedding_model(model) else None
+        wire = wire_embed_request(request, _wire.model_path(model)) if api is not None else None
+        if wire is None:
+            config = embed_config(request, strict=self._strict)
+            contents: list[Any] = list(request.input)
+            result = self.client.models.embed_content(model=model, contents=contents, config=config)
+            return embedding_response_from_sdk(result, model)
+        body, options = wire
+        path = f"{_wire.model_path(model)}:batchEmbedContents"
+        headers, text = _wire.post(api, path, body, options)
+        data = _load(text)
+        return embedding_response_from_wire(
+            data, model, lambda: _wire.embed_response(data, headers)
+        )
 
     @override
     async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
-        config = embed_config(request, strict=self._strict)
-        contents: list[Any] = list(request.input)
-        result = await self.async_client.models.embed_content(
-            model=model, contents=contents, config=config
+        client = self.async_client
+        api = _wire.api_client(client) if _text_embedding_model(model) else None
+        wire = wire_embed_request(request, _wire.model_path(model)) if api is not None else None
+        if wire is None:
+            config = embed_config(request, strict=self._strict)
+            contents: list[Any] = list(request.input)
+            result = await client.models.embed_content(
+                model=model, contents=contents, config=config
+            )
+            return embedding_response_from_sdk(result, model)
+        body, options = wire
+        path = f"{_wire.model_path(model)}:batchEmbedContents"
+        headers, text = await _wire.apost(api, path, body, options)
+        data = _load(text)
+        return embedding_response_from_wire(
+            data, model, lambda: _wire.embed_response(data, headers)
         )
-        return embedding_response_from_sdk(result, model)
 
     # errors ----------------------------------------------------------------------------
     @override
