@@ -16,10 +16,14 @@ from typing import Any
 
 import httpx2
 import pydantic
+import pydantic_core
 from mistralai.client import Mistral
 from mistralai.client import errors as mistral_errors
 from mistralai.client import models as mistral_models
+from mistralai.client import utils as mistral_utils
+from mistralai.client._hooks import HookContext
 from mistralai.client.chat import Chat
+from mistralai.client.utils.unmarshal_json_response import unmarshal_json_response
 from typing_extensions import override
 
 from ..._errors import header, make_provider_error
@@ -104,6 +108,97 @@ def sdk_models(kwargs: dict[str, Any]) -> dict[str, Any]:
             kwargs["response_format"]
         )
     return kwargs
+
+
+# --------------------------------------------------------------------------- whole replies
+
+# ``Chat.complete`` spends most of a call building throwaway pydantic classes: one per
+# argument it converts (``stop``, ``metadata``, ``tools``, ... even when they are unset)
+# and one for the reply. A plain call is sent the way ``complete`` sends it, through the
+# SDK's own request builder, hooks, security and transport, with the request model
+# validated directly, and the reply validated as the SDK's ``ChatCompletionResponse``
+# without the throwaway class; errors are raised as ``complete`` raises them. Calls that
+# set ``retries`` or ``server_url`` go through ``complete`` itself.
+_COMPLETE_SIGNATURE = inspect.signature(Chat.complete).parameters
+_CALL_OPTIONS = frozenset({"self", "retries", "server_url", "timeout_ms", "http_headers"})
+_BODY_DEFAULTS: dict[str, Any] = {
+    name: parameter.default
+    for name, parameter in _COMPLETE_SIGNATURE.items()
+    if name not in _CALL_OPTIONS
+}
+_WIRE = _BODY_DEFAULTS.keys() <= mistral_models.ChatCompletionRequest.model_fields.keys()
+_SDK_ONLY = frozenset({"retries", "server_url"})
+
+
+def _is_error_status(code: int) -> bool:
+    return bool(mistral_utils.match_status_codes(["4XX", "5XX"], code))
+
+
+def _chat_request(chat: Chat, kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The httpx2 request ``complete`` would send for ``kwargs``, and its hook context."""
+    body = {name: kwargs.get(name, default) for name, default in _BODY_DEFAULTS.items()}
+    request = mistral_models.ChatCompletionRequest(**body)
+    config = chat.sdk_configuration
+    timeout_ms = kwargs.get("timeout_ms")
+    if timeout_ms is None:
+        timeout_ms = config.timeout_ms if config.timeout_ms is not None else 300000
+    base_url = chat._get_url(None, None)  # type: ignore[no-untyped-call]
+    http_request = chat._build_request(
+        method="POST",
+        path="/v1/chat/completions",
+        base_url=base_url,
+        url_variables=None,
+        request=request,
+        request_body_required=True,
+        request_has_path_params=False,
+        request_has_query_params=True,
+        user_agent_header="user-agent",
+        accept_header_value="application/json",
+        http_headers=kwargs.get("http_headers"),
+        security=config.security,
+        get_serialized_body=lambda: mistral_utils.serialize_request_body(
+            request, False, False, "json", mistral_models.ChatCompletionRequest
+        ),
+        allow_empty_value=None,
+        timeout_ms=timeout_ms,
+    )
+    context = HookContext(
+        config=config,
+        base_url=base_url or "",
+        operation_id="chat_completion_v1_chat_completions_post",
+        oauth2_scopes=None,
+        security_source=mistral_utils.get_security_from_env(
+            config.security, mistral_models.Security
+        ),
+        tags=["chat"],
+        extensions=None,
+    )
+    return http_request, context
+
+
+def _chat_reply(response: httpx2.Response) -> Any:
+    """The SDK's ``ChatCompletionResponse`` for a reply, or the error ``complete`` raises."""
+    if mistral_utils.match_response(response, "200", "application/json"):
+        text = response.text
+        try:
+            return mistral_models.ChatCompletionResponse.model_validate(
+                pydantic_core.from_json(text)
+            )
+        except Exception:  # the SDK's own reader raises the error it raises for it
+            return unmarshal_json_response(mistral_models.ChatCompletionResponse, response, text)
+    if mistral_utils.match_response(response, "422", "application/json"):
+        data = unmarshal_json_response(mistral_errors.HTTPValidationErrorData, response)
+        raise mistral_errors.HTTPValidationError(data, response)
+    if mistral_utils.match_response(response, "4XX", "*") or mistral_utils.match_response(
+        response, "5XX", "*"
+    ):
+        text = mistral_utils.stream_to_text(response)
+        raise mistral_errors.SDKError("API error occurred", response, text)
+    raise mistral_errors.SDKError("Unexpected response received", response)
+
+
+def _wire_call(kwargs: Mapping[str, Any]) -> bool:
+    return _WIRE and not (kwargs.keys() & _SDK_ONLY)
 
 
 REQUEST_ID_HEADERS = ("mistral-correlation-id", "x-request-id", "x-kong-request-id")
@@ -299,13 +394,29 @@ class MistralProvider(Provider):
     @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         kwargs, prefill = self._chat_kwargs(request, model)
-        result = self.client.chat.complete(**kwargs)
+        chat = self.client.chat
+        if _wire_call(kwargs):
+            http_request, context = _chat_request(chat, kwargs)
+            reply = chat.do_request(
+                hook_ctx=context, request=http_request, is_error_status_code=_is_error_status
+            )
+            result = _chat_reply(reply)
+        else:
+            result = chat.complete(**kwargs)
         return response_from_sdk(result, model, prefill)
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         kwargs, prefill = self._chat_kwargs(request, model)
-        result = await self.async_client.chat.complete_async(**kwargs)
+        chat = self.async_client.chat
+        if _wire_call(kwargs):
+            http_request, context = _chat_request(chat, kwargs)
+            reply = await chat.do_request_async(
+                hook_ctx=context, request=http_request, is_error_status_code=_is_error_status
+            )
+            result = _chat_reply(reply)
+        else:
+            result = await chat.complete_async(**kwargs)
         return response_from_sdk(result, model, prefill)
 
     @override
