@@ -628,3 +628,66 @@ def test_events_are_read_as_the_sdk_reads_them(body: bytes, size: int) -> None:
             yield _wire.load_event(text)
 
     assert _outcomes(ours) == _outcomes(sdk)
+
+
+def _sse(*events: dict[str, Any]) -> Fault:
+    body = b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events)
+    return Fault(status=200, body=body, headers={"content-type": "text/event-stream"})
+
+
+def _event(text: str, **candidate: Any) -> dict[str, Any]:
+    usage = {"promptTokenCount": 4, "candidatesTokenCount": len(text), "totalTokenCount": 9}
+    return {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, **candidate}],
+        "usageMetadata": usage,
+        "responseId": "r1",
+    }
+
+
+CONTINUED_STREAMS = [
+    [
+        _sse(
+            _event("one "),
+            _event("two ", finishReason="CONTINUATION", continuationToken="dG9rZW4="),
+        ),
+        _sse(_event("three "), _event("four", finishReason="STOP")),
+    ],
+    [
+        _sse(_event("one ", continuationToken="Y2hlY2s="), _event("two ")),
+        _sse(_event("three", finishReason="MAX_TOKENS")),
+    ],
+    [
+        _sse(_event("one ", finishReason="CONTINUATION", continuationToken="dG9rZW4=")),
+        Fault(status=429),
+    ],
+]
+
+
+@pytest.mark.parametrize("hops", CONTINUED_STREAMS)
+def test_continued_streams_match_the_public_path(
+    fake: GeminiFake, monkeypatch: pytest.MonkeyPatch, hops: list[Fault]
+) -> None:
+    def run(gate: LLMGate) -> Any:
+        return [c.model_dump() for c in gate.completion(MODEL, USER, stream=True)]
+
+    ours, theirs = both_paths(fake, monkeypatch, hops, run)
+    assert ours == theirs
+    assert len(ours[1]) == 2
+
+
+@pytest.mark.parametrize("hops", CONTINUED_STREAMS[:2])
+async def test_continued_async_streams_match_the_public_path(
+    fake: GeminiFake, monkeypatch: pytest.MonkeyPatch, hops: list[Fault]
+) -> None:
+    outcomes = []
+    for public in (False, True):
+        fake.reset()
+        fake.push(*hops)
+        with monkeypatch.context() as patch:
+            if public:
+                patch.setattr(_wire, "api_client", lambda client: None)
+            async with make_gate(fake) as gate:
+                stream = await gate.acompletion(MODEL, USER, stream=True)
+                chunks = [c.model_dump() async for c in stream]
+        outcomes.append((chunks, [(r.path, r.json) for r in fake.requests]))
+    assert outcomes[0] == outcomes[1]

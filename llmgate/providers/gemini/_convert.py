@@ -992,6 +992,10 @@ class StreamTranslator:
         # The last usageMetadata of the wire path, read once at the end (every event has one).
         self._wire_usage: dict[str, Any] | None = None
         self.blocked = False
+        # The wire events google-genai's stream continuation takes note of (the first with
+        # parts or prompt feedback, the last with a finish reason or usage), by position.
+        self.noted: dict[str, tuple[int, Any]] = {}
+        self._events = 0
 
     def feed(self, event: gt.GenerateContentResponse) -> StreamChunk | None:
         if event.response_id and not self.id:
@@ -1035,9 +1039,12 @@ class StreamTranslator:
     ) -> StreamChunk | None:
         """:meth:`feed` of a stream event's JSON; ``to_sdk`` builds the SDK's object of an
         event that is not plain (see :func:`plain_candidate`)."""
+        self._events += 1
         plain, candidate = plain_candidate(event)
         if not plain:
-            return self.feed(to_sdk(event))
+            result = to_sdk(event)
+            self._note(event, result)
+            return self.feed(result)
         response_id = event.get("responseId")
         if response_id and not self.id:
             self.id = response_id
@@ -1050,12 +1057,16 @@ class StreamTranslator:
         usage = event.get("usageMetadata")
         if usage is not None:
             self._wire_usage = usage
+            self.noted["usage"] = (self._events, event)
         if candidate is None:
             return None
         native = candidate.get("finishReason")
         if native is not None:
             self.native_finish = native
+            self.noted["finish"] = (self._events, event)
         parts = _wire_parts(candidate)
+        if parts and "content" not in self.noted:
+            self.noted["content"] = (self._events, event)
         if len(parts) == 1 and "functionCall" not in parts[0]:
             # The commonest event: one piece of text.
             part = parts[0]
@@ -1089,6 +1100,24 @@ class StreamTranslator:
             reasoning_delta="".join(reasonings) or None,
             tool_call_deltas=calls or None,
         )
+
+    def _note(self, event: Any, result: gt.GenerateContentResponse) -> None:
+        noted = (self._events, event)
+        candidate = result.candidates[0] if result.candidates else None
+        if result.usage_metadata is not None:
+            self.noted["usage"] = noted
+        if result.prompt_feedback is not None:
+            self.noted.setdefault("feedback", noted)
+        if candidate is not None:
+            if candidate.finish_reason:
+                self.noted["finish"] = noted
+            if candidate.content and candidate.content.parts:
+                self.noted.setdefault("content", noted)
+
+    def noted_events(self) -> list[Any]:
+        """The noted events, in the order they came (each once)."""
+        by_position = dict(self.noted.values())
+        return [by_position[position] for position in sorted(by_position)]
 
     def finish(self) -> StreamChunk:
         if self._wire_usage is not None:

@@ -336,6 +336,47 @@ def embed_response(wire: Any, headers: Mapping[str, str] | None) -> gt.EmbedCont
     return result
 
 
+class Continued(Exception):
+    """A stream event carries a continuation token: from here google-genai's continuation
+    logic (``StreamContinuation``) runs the stream, on its objects."""
+
+    def __init__(self, result: gt.GenerateContentResponse) -> None:
+        super().__init__("continuation token")
+        self.result = result
+
+
+def stream_event(event: Any, schema: Mapping[str, Any] | None) -> gt.GenerateContentResponse:
+    """The SDK's object of a stream event; raises :class:`Continued` if it carries a token."""
+    result = generate_response(event, None, schema)
+    if result.candidates and result.candidates[0].continuation_token:
+        raise Continued(result)
+    return result
+
+
+class StreamHops:
+    """google-genai's automatic continuation of a stream: which chunk to pass on, and the
+    token of the next request (the SDK's ``StreamContinuation``, driven the way
+    ``models.generate_content_stream`` drives it)."""
+
+    def __init__(self, earlier: list[Any], schema: Mapping[str, Any] | None) -> None:
+        """``earlier``: the events of the stream so far that the SDK's state depends on."""
+        self._state = _extra_utils.StreamContinuation(None)
+        self._state.start_hop()
+        for event in earlier:
+            self._state.observe(generate_response(event, None, schema))
+
+    def observe(self, result: gt.GenerateContentResponse) -> gt.GenerateContentResponse:
+        return self._state.observe(result)
+
+    def next_token(self, error: Exception | None) -> bytes | None:
+        """The token to resume from, or None when the stream is over; raises the hop's
+        error when the SDK would."""
+        if not self._state.end_hop(error):
+            return None
+        config = self._state.start_hop()
+        return getattr(config, "continuation_token", None)
+
+
 def continuation_token(result: gt.GenerateContentResponse) -> bytes | None:
     """The token to resume a response that stopped with ``CONTINUATION``, as the SDK reads it."""
     return _extra_utils.should_continue_generation(result)
@@ -361,7 +402,9 @@ def merge_hops(
 
 __all__ = [
     "AsyncWireStream",
+    "Continued",
     "EventReader",
+    "StreamHops",
     "WireStream",
     "api_client",
     "apost",
@@ -372,6 +415,7 @@ __all__ = [
     "merge_hops",
     "model_path",
     "post",
+    "stream_event",
     "with_call_history",
     "with_continuation_token",
 ]

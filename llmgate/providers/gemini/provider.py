@@ -312,13 +312,42 @@ class GeminiProvider(Provider):
         translator = StreamTranslator(model)
 
         def to_sdk(event: Any) -> gt.GenerateContentResponse:
-            return _wire.generate_response(event, None, schema)
+            return _wire.stream_event(event, schema)
 
         try:
-            for event in stream.events():
-                chunk = translator.feed_wire(event, to_sdk)
-                if chunk is not None:
-                    yield chunk
+            events = stream.events()
+            try:
+                for event in events:
+                    chunk = translator.feed_wire(event, to_sdk)
+                    if chunk is not None:
+                        yield chunk
+            except _wire.Continued as continued:
+                hops = _wire.StreamHops(translator.noted_events(), schema)
+                error: Exception | None = None
+                try:
+                    chunk = translator.feed(hops.observe(continued.result))
+                    if chunk is not None:
+                        yield chunk
+                    for event in events:
+                        result = _wire.generate_response(event, None, schema)
+                        chunk = translator.feed(hops.observe(result))
+                        if chunk is not None:
+                            yield chunk
+                except Exception as exc:
+                    error = exc
+                while (token := hops.next_token(error)) is not None:
+                    stream.close()
+                    error = None
+                    try:
+                        body = _wire.with_continuation_token(wire.body, token)
+                        stream = _wire.WireStream(api, path, body, wire.options)
+                        for event in stream.events():
+                            result = _wire.generate_response(event, None, schema)
+                            chunk = translator.feed(hops.observe(result))
+                            if chunk is not None:
+                                yield chunk
+                    except Exception as exc:
+                        error = exc
             yield translator.finish()
         finally:
             stream.close()
@@ -352,14 +381,43 @@ class GeminiProvider(Provider):
         translator = StreamTranslator(model)
 
         def to_sdk(event: Any) -> gt.GenerateContentResponse:
-            return _wire.generate_response(event, None, schema)
+            return _wire.stream_event(event, schema)
 
         stream = await _wire.AsyncWireStream.open(api, path, wire.body, wire.options)
         try:
-            async for event in stream.events():
-                piece = translator.feed_wire(event, to_sdk)
-                if piece is not None:
-                    yield piece
+            events = stream.events()
+            try:
+                async for event in events:
+                    piece = translator.feed_wire(event, to_sdk)
+                    if piece is not None:
+                        yield piece
+            except _wire.Continued as continued:
+                hops = _wire.StreamHops(translator.noted_events(), schema)
+                error: Exception | None = None
+                try:
+                    piece = translator.feed(hops.observe(continued.result))
+                    if piece is not None:
+                        yield piece
+                    async for event in events:
+                        result = _wire.generate_response(event, None, schema)
+                        piece = translator.feed(hops.observe(result))
+                        if piece is not None:
+                            yield piece
+                except Exception as exc:
+                    error = exc
+                while (token := hops.next_token(error)) is not None:
+                    await stream.aclose()
+                    error = None
+                    try:
+                        body = _wire.with_continuation_token(wire.body, token)
+                        stream = await _wire.AsyncWireStream.open(api, path, body, wire.options)
+                        async for event in stream.events():
+                            result = _wire.generate_response(event, None, schema)
+                            piece = translator.feed(hops.observe(result))
+                            if piece is not None:
+                                yield piece
+                    except Exception as exc:
+                        error = exc
             yield translator.finish()
         finally:
             await stream.aclose()
