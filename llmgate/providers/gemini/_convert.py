@@ -420,11 +420,6 @@ def wire_request(
         generation["maxOutputTokens"] = request.max_tokens
     if request.stop:
         generation["stopSequences"] = list(request.stop)
-    json_schema: dict[str, Any] | None = None
-    if request.response_format is not None:
-        json_schema = _structured.gemini_schema(_structured.json_schema(request.response_format))
-        generation["responseMimeType"] = "application/json"
-        generation["responseJsonSchema"] = json_schema
     if system and system_instruction:
         body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
     if request.tools:
@@ -444,6 +439,12 @@ def wire_request(
         if mode is not None:
             calling["mode"] = mode
         body["toolConfig"] = {"functionCallingConfig": calling}
+    # After the tools, as generate_config reads them (so the same mistake is reported first).
+    json_schema: dict[str, Any] | None = None
+    if request.response_format is not None:
+        json_schema = _structured.gemini_schema(_structured.json_schema(request.response_format))
+        generation["responseMimeType"] = "application/json"
+        generation["responseJsonSchema"] = json_schema
     options = timeout_options(request.timeout)
     has_config = bool(
         generation
