@@ -5,6 +5,11 @@ base class closes when that loop shuts down. Every Client shares one SSL context
 one costs tens of milliseconds) and async calls always go through an ``httpx2`` transport of
 their own, so google-genai never switches to aiohttp behind our back. SDK retries are off
 (one attempt); the per-call timeout is sent in milliseconds through ``config.http_options``.
+
+Calls take the wire path where they can (``_wire``): the SDK's API client sends the request
+llmgate wrote as JSON and raises its errors, llmgate reads the answer's JSON, and the SDK's
+objects are built only when a caller reads ``raw``. Requests the wire path does not cover go
+through the SDK's public methods.
 """
 
 from __future__ import annotations
