@@ -35,6 +35,8 @@ _HELPERS = (
     (_common, "encode_unserializable_types"),
     (_extra_utils, "should_continue_generation"),
     (_extra_utils, "merge_continuation_responses"),
+    (_extra_utils, "StreamContinuation"),
+    (gt.GenerateContentResponse, "_from_response"),
 )
 _SDK_READY = all(callable(getattr(genai_models, name, None)) for name in _CONVERTERS) and all(
     callable(getattr(module, name, None)) for module, name in _HELPERS
