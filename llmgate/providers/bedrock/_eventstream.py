@@ -26,6 +26,7 @@ _PRELUDE_LENGTH = 12
 _MAX_HEADERS_LENGTH = 128 * 1024
 _MAX_PAYLOAD_LENGTH = 24 * 1024 * 1024
 _STRING = 7
+_HEADER_BLOCKS_KEPT = 64
 
 Frame = tuple[dict[str, Any], bytes]
 
@@ -57,7 +58,10 @@ def _headers(data: bytes, start: int, end: int) -> dict[str, Any]:
 
 def frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
     """``(headers, payload)`` of each complete frame in a byte stream; a partial frame at
-    the end is dropped, as botocore drops it."""
+    the end is dropped, as botocore drops it. Frames of one kind carry the same header
+    bytes, so each distinct header block is decoded once (the dicts are shared: read only).
+    """
+    decoded: dict[bytes, dict[str, Any]] = {}
     buffer = b""
     for data in chunks:
         buffer = buffer + data if buffer else data
@@ -82,9 +86,12 @@ def frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
             if computed != expected:
                 raise ChecksumMismatch(expected, computed)
             headers_end = offset + _PRELUDE_LENGTH + headers_length
-            yield (
-                _headers(buffer, offset + _PRELUDE_LENGTH, headers_end),
-                buffer[headers_end:payload_end],
-            )
+            raw_headers = buffer[offset + _PRELUDE_LENGTH : headers_end]
+            headers = decoded.get(raw_headers)
+            if headers is None:
+                headers = _headers(raw_headers, 0, headers_length)
+                if len(decoded) < _HEADER_BLOCKS_KEPT:
+                    decoded[raw_headers] = headers
+            yield headers, buffer[headers_end:payload_end]
             offset = end
         buffer = buffer[offset:] if offset else buffer

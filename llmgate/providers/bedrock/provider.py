@@ -699,7 +699,7 @@ def _parse_event(
     parser: Any, shape: Any, operation: str, headers: dict[str, Any], payload: bytes
 ) -> dict[str, Any]:
     failed = headers.get(":message-type") in ("error", "exception")
-    response = {"status_code": 400 if failed else 200, "headers": headers, "body": payload}
+    response = {"status_code": 400 if failed else 200, "headers": dict(headers), "body": payload}
     parsed: dict[str, Any] = parser.parse(response, shape)
     if failed:
         raise botocore.exceptions.EventStreamError(parsed, operation)
