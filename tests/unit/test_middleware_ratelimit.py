@@ -80,7 +80,7 @@ def test_a_failed_call_gives_its_estimated_tokens_back() -> None:
             gate.completion("mock/m", USER, max_tokens=1000)
         started = time.monotonic()
         gate.completion("mock/m", USER)
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.5, "1,000 tokens kept would have meant a 1 s wait"
     assert backend._tat["default:mock/m:tokens"] - time.monotonic() < 0.05
 
 
