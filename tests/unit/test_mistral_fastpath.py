@@ -140,3 +140,21 @@ def test_errors_are_the_ones_complete_raises(
     assert str(ours) == str(theirs)
     for name in ("status_code", "request_id", "retry_after", "retryable"):
         assert getattr(ours, name, None) == getattr(theirs, name, None)
+
+
+def test_an_sdk_without_the_internals_is_called_through_complete(
+    gate: LLMGate, sdk: Mistral, fake: MistralFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmgate.providers.mistral.provider as mistral_provider
+
+    assert mistral_provider._WIRE, "the installed mistralai has every internal the fast path uses"
+    monkeypatch.setattr(mistral_provider, "_WIRE", False)
+    monkeypatch.setattr(
+        mistral_provider, "_chat_request", lambda *a: pytest.fail("the fast path was taken")
+    )
+    fake.push(Reply(text="one"), Reply(text="two"))
+    response = gate.completion(f"mistral/{MODEL}", USER, max_tokens=5)
+    sdk.chat.complete(model=MODEL, messages=USER, max_tokens=5)  # type: ignore[arg-type]
+    assert response.text == "one"
+    ours, theirs = fake.requests
+    assert ours.json == theirs.json

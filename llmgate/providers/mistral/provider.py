@@ -126,7 +126,15 @@ _BODY_DEFAULTS: dict[str, Any] = {
     for name, parameter in _COMPLETE_SIGNATURE.items()
     if name not in _CALL_OPTIONS
 }
-_WIRE = _BODY_DEFAULTS.keys() <= mistral_models.ChatCompletionRequest.model_fields.keys()
+_WIRE = _BODY_DEFAULTS.keys() <= mistral_models.ChatCompletionRequest.model_fields.keys() and all(
+    hasattr(owner, name)
+    for owner, names in (
+        (Chat, ("_get_url", "_build_request", "do_request", "do_request_async")),
+        (mistral_utils, ("match_status_codes", "match_response", "serialize_request_body")),
+        (mistral_utils, ("get_security_from_env", "stream_to_text")),
+    )
+    for name in names
+)  # an SDK without these internals is called through ``complete`` alone
 _SDK_ONLY = frozenset({"retries", "server_url"})
 
 
