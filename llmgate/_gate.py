@@ -23,7 +23,7 @@ from collections.abc import (
     Sequence,
 )
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from typing_extensions import override
@@ -62,7 +62,11 @@ from .types import (
     TokenUsage,
     fast_message,
     fast_request,
+    trusted,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 _M = TypeVar("_M", bound=BaseModel)
 _R = TypeVar("_R")
@@ -121,6 +125,7 @@ class LLMGate:
         self._recent: dict[tuple[Any, ...], tuple[tuple[Any, ...], Provider]] = {}
         self._gate_policy: tuple[RetryPolicy, int | None, RetryPolicy] | None = None
         self._lock = threading.Lock()
+        self._embed_pool: ThreadPoolExecutor | None = None
 
     @override
     def __repr__(self) -> str:
@@ -138,6 +143,23 @@ class LLMGate:
             self._recent = {}
         for provider in providers:
             provider.close()
+        pool, self._embed_pool = self._embed_pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    def _embed_workers(self) -> ThreadPoolExecutor:
+        """The threads that help run a split embedding call, made on first need."""
+        pool = self._embed_pool
+        if pool is None:
+            with self._lock:
+                pool = self._embed_pool
+                if pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    pool = self._embed_pool = ThreadPoolExecutor(
+                        max_workers=2 * EMBED_CONCURRENCY, thread_name_prefix="llmgate-embed"
+                    )
+        return pool
 
     def __enter__(self) -> LLMGate:
         return self
@@ -554,21 +576,13 @@ class LLMGate:
                     ctx,
                     lambda: provider.embed(parts[0], vendor_model),
                 )
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=min(EMBED_CONCURRENCY, len(parts))) as pool:
-                results = list(
-                    pool.map(
-                        lambda part: _with_retries(
-                            provider,
-                            vendor_model,
-                            policy,
-                            ctx,
-                            lambda: provider.embed(part, vendor_model),
-                        ),
-                        parts,
-                    )
-                )
+            results = _run_parts(
+                self._embed_workers(),
+                parts,
+                lambda part: _with_retries(
+                    provider, vendor_model, policy, ctx, lambda: provider.embed(part, vendor_model)
+                ),
+            )
             return _merge_embeddings(results)
 
         result: EmbeddingResponse = run_chain(chain, ctx, call)
@@ -980,6 +994,43 @@ def _split_embedding(
     ]
 
 
+def _run_parts(
+    pool: ThreadPoolExecutor, parts: list[EmbeddingRequest], run: Callable[[EmbeddingRequest], _R]
+) -> list[_R]:
+    """``run`` over every part, in order, at most EMBED_CONCURRENCY at once.
+
+    The calling thread takes parts too, so a busy pool slows a call down but never stalls
+    it; after a failure no new part starts, and the first error is raised once the parts
+    already running have ended.
+    """
+    results: list[Any] = [None] * len(parts)
+    pending = iter(enumerate(parts))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def drain() -> None:
+        while True:
+            with lock:
+                item = None if errors else next(pending, None)
+            if item is None:
+                return
+            try:
+                results[item[0]] = run(item[1])
+            except BaseException as exc:
+                with lock:
+                    errors.append(exc)
+                return
+
+    helpers = [pool.submit(drain) for _ in range(min(EMBED_CONCURRENCY, len(parts)) - 1)]
+    drain()
+    for helper in helpers:
+        if not helper.cancel():  # one still queued has nothing left to take
+            helper.result()
+    if errors:
+        raise errors[0]
+    return results
+
+
 def _merge_embeddings(results: list[EmbeddingResponse]) -> EmbeddingResponse:
     first = results[0]
     usage = TokenUsage()
@@ -987,7 +1038,8 @@ def _merge_embeddings(results: list[EmbeddingResponse]) -> EmbeddingResponse:
     for item in results:
         vectors.extend(item.embeddings)
         usage = usage + item.usage
-    merged = EmbeddingResponse(
+    merged = trusted(
+        EmbeddingResponse,
         embeddings=vectors,
         model=first.model,
         provider=first.provider,

@@ -8,9 +8,7 @@ is capped in size, and the whole fetch has a timeout.
 from __future__ import annotations
 
 import mimetypes
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from .exceptions import InvalidRequestError, VisionNotSupported
 
@@ -53,9 +51,12 @@ def fetch_image(
         raise InvalidRequestError(
             f"only http and https image URLs can be downloaded, not {scheme!r}"
         )
-    request = urllib.request.Request(url, headers={"User-Agent": "llmgate"})
+    from urllib.error import URLError  # only downloads need urllib's HTTP machinery
+    from urllib.request import Request, urlopen
+
+    request = Request(url, headers={"User-Agent": "llmgate"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urlopen(request, timeout=timeout) as response:
             declared = response.headers.get("Content-Length")
             if declared is not None and declared.isdigit() and int(declared) > max_bytes:
                 raise InvalidRequestError(
@@ -63,7 +64,7 @@ def fetch_image(
                 )
             data = response.read(max_bytes + 1)
             content_type = (response.headers.get_content_type() or "").lower()
-    except urllib.error.URLError as exc:
+    except URLError as exc:
         raise InvalidRequestError(f"could not download image {url}: {exc.reason}") from exc
     except TimeoutError as exc:
         raise InvalidRequestError(f"downloading image {url} timed out after {timeout} s") from exc
