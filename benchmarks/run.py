@@ -243,13 +243,23 @@ def bench_vendor(vendor: str, settings: Settings, peer_python: Path | None = Non
             metric = "async throughput (req/s)"
 
             async def both() -> tuple[float, float]:
-                ours = await _throughput(
-                    lambda: gate.acompletion(target.model, MESSAGES),
-                    settings.async_requests,
-                    settings.concurrency,
-                )
-                theirs = await _throughput(acomplete, settings.async_requests, settings.concurrency)
-                return ours, theirs
+                """Both sides warmed at full concurrency, then rounds that swap who goes first."""
+                sides = {
+                    "llmgate": lambda: gate.acompletion(target.model, MESSAGES),
+                    "raw": acomplete,
+                }
+                for make_call in sides.values():
+                    await _throughput(make_call, settings.concurrency, settings.concurrency)
+                rates: dict[str, list[float]] = {name: [] for name in sides}
+                for round_ in range(settings.rounds):
+                    order = list(sides) if round_ % 2 == 0 else list(sides)[::-1]
+                    for name in order:
+                        rates[name].append(
+                            await _throughput(
+                                sides[name], settings.async_requests, settings.concurrency
+                            )
+                        )
+                return statistics.median(rates["llmgate"]), statistics.median(rates["raw"])
 
             row.metrics[metric] = asyncio.run(both())
             row.peers[metric] = {}
