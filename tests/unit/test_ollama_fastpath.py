@@ -229,3 +229,130 @@ def test_http_errors_are_the_ones_the_sdk_raises(
 def test_only_plain_text_lines_skip_the_sdk_model(part: Any) -> None:
     assert plain_text(part) is None
     assert plain_text(text("a")) == "a"
+
+
+# --------------------------------------------------------------------------- whole replies
+
+
+class BodyFake(OllamaFake):
+    """Answers a whole (non-streamed) chat with exactly the body it is given."""
+
+    body: bytes = b""
+
+    def chat_response(self, reply: Reply, body: dict[str, Any]) -> Response:
+        return Response(status=200, headers={"content-type": "application/json"}, body=self.body)
+
+
+@pytest.fixture(scope="module")
+def body_server() -> Iterator[FakeServer]:
+    with FakeServer(BodyFake()) as running:
+        yield running
+
+
+@pytest.fixture
+def body_fake(body_server: FakeServer) -> Iterator[BodyFake]:
+    vendor = body_server.vendor
+    assert isinstance(vendor, BodyFake)
+    vendor.reset()
+    yield vendor
+    vendor.reset()
+
+
+def reply_fields(response: Any) -> dict[str, Any]:
+    return response.model_dump(exclude={"id"})
+
+
+WHOLE = {
+    **text("Hello there"),
+    "done": True,
+    "done_reason": "stop",
+    "total_duration": 10,
+    "load_duration": 1,
+    "prompt_eval_count": 4,
+    "prompt_eval_duration": 2,
+    "eval_count": 3,
+    "eval_duration": 5,
+}
+BODIES: dict[str, dict[str, Any]] = {
+    "plain": WHOLE,
+    "length": {**WHOLE, "done_reason": "length", "load_duration": None},
+    "empty model, few fields": {
+        "model": "",
+        "message": {"role": "assistant", "content": "x"},
+        "done": True,
+    },
+    "thinking": {**WHOLE, "message": {"role": "assistant", "content": "a", "thinking": "hm"}},
+    "tool call": {
+        **WHOLE,
+        "message": {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}],
+        },
+    },
+    "extra key": {**WHOLE, "logprobs": None},
+    "float counter": {**WHOLE, "eval_count": 3.0},
+}
+
+
+@pytest.mark.parametrize("shape", list(BODIES))
+async def test_whole_replies_are_the_ones_chat_gives(body_fake: BodyFake, shape: str) -> None:
+    from llmgate.providers.ollama._convert import response_from_chat
+
+    body_fake.body = json.dumps(BODIES[shape]).encode()
+    options = {"ollama": {"api_key": "fake-ollama-key", "base_url": body_fake.base_url}}
+    sdk = ollama.Client(
+        host=body_fake.base_url, headers={"authorization": "Bearer fake-ollama-key"}
+    )
+    expected_raw = sdk.chat(model=MODEL, messages=USER)
+    expected = response_from_chat(expected_raw, model=MODEL)
+    with LLMGate(max_retries=0, provider_options=options) as gate:
+        ours = gate.completion(f"ollama/{MODEL}", USER)
+        ours_async = await gate.acompletion(f"ollama/{MODEL}", USER)
+    for response in (ours, ours_async):
+        assert reply_fields(response) == reply_fields(expected)
+        assert response.raw == expected_raw
+    requests = body_fake.requests
+    assert requests[0].body == requests[1].body == requests[2].body
+    assert json.loads(requests[0].body)["stream"] is False
+
+
+def test_a_whole_reply_that_is_not_json_fails_as_chat_fails(body_fake: BodyFake) -> None:
+    body_fake.body = b"{not json"
+    options = {"ollama": {"api_key": "fake-ollama-key", "base_url": body_fake.base_url}}
+    sdk = ollama.Client(host=body_fake.base_url)
+    with pytest.raises(Exception) as sdk_error:
+        sdk.chat(model=MODEL, messages=USER)
+    theirs = map_ollama_error(sdk_error.value, provider="ollama", model=MODEL)
+    with LLMGate(max_retries=0, provider_options=options) as gate:
+        with pytest.raises(LLMGateError) as info:
+            gate.completion(f"ollama/{MODEL}", USER)
+    assert type(info.value) is type(theirs)
+    assert str(info.value) == str(theirs)
+
+
+@pytest.mark.parametrize("status", [404, 429, 500])
+def test_whole_reply_http_errors_are_the_ones_chat_raises(fake: LinesFake, status: int) -> None:
+    fault = Fault(status=status, message="nope", headers={"retry-after": "2"})
+    fake.push(fault, fault)
+    with pytest.raises(Exception) as sdk_error:
+        sdk_client(fake).chat(model=MODEL, messages=USER)
+    theirs = map_ollama_error(sdk_error.value, provider="ollama", model=MODEL)
+    options = {"ollama": {"api_key": "fake-ollama-key", "base_url": fake.base_url}}
+    with LLMGate(max_retries=0, provider_options=options) as gate:
+        with pytest.raises(LLMGateError) as info:
+            gate.completion(f"ollama/{MODEL}", USER)
+    assert type(info.value) is type(theirs)
+    assert str(info.value) == str(theirs)
+    for name in ("status_code", "retry_after", "retryable"):
+        assert getattr(info.value, name, None) == getattr(theirs, name, None)
+
+
+def test_only_plain_whole_replies_skip_the_sdk_model() -> None:
+    from llmgate.providers.ollama._convert import plain_reply
+
+    assert plain_reply(BODIES["plain"]) == ("Hello there", MODEL)
+    assert plain_reply(BODIES["empty model, few fields"]) == ("x", "")
+    for shape in ("thinking", "tool call", "extra key", "float counter"):
+        assert plain_reply(BODIES[shape]) is None, shape
+    assert plain_reply({**WHOLE, "done": False}) is None

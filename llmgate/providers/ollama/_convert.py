@@ -395,6 +395,89 @@ def response_from_chat(
     return response
 
 
+_PLAIN_REPLY_KEYS = frozenset(
+    {
+        "model",
+        "created_at",
+        "message",
+        "done",
+        "done_reason",
+        "total_duration",
+        "load_duration",
+        "prompt_eval_count",
+        "prompt_eval_duration",
+        "eval_count",
+        "eval_duration",
+    }
+)
+_PLAIN_REPLY_INTS = ("total_duration", "load_duration", "prompt_eval_count")
+_PLAIN_REPLY_INTS_2 = ("prompt_eval_duration", "eval_count", "eval_duration")
+
+
+def plain_reply(part: Any) -> tuple[str, str] | None:
+    """``(text, model)`` of a whole chat reply (its parsed JSON) that holds only text and
+    the usual counters; None for any other reply, which goes through the SDK's own
+    ``ChatResponse``. A reply passes only when that model's validation would accept it and
+    keep its values unchanged, so both ways give the same result."""
+    if type(part) is not dict or part.get("done") is not True:
+        return None
+    if not part.keys() <= _PLAIN_REPLY_KEYS:
+        return None
+    message = part.get("message")
+    if type(message) is not dict or len(message) != 2:
+        return None
+    content, model = message.get("content"), part.get("model")
+    if type(content) is not str or message.get("role") != "assistant" or type(model) is not str:
+        return None
+    for name in ("created_at", "done_reason"):
+        if part.get(name) is not None and type(part[name]) is not str:
+            return None
+    for name in (*_PLAIN_REPLY_INTS, *_PLAIN_REPLY_INTS_2):
+        if part.get(name) is not None and type(part[name]) is not int:
+            return None
+    return content, model
+
+
+def response_from_plain(
+    part: dict[str, Any], text: str, model: str, *, provider: str = PROVIDER
+) -> CompletionResponse:
+    """What :func:`response_from_chat` gives for a reply :func:`plain_reply` accepted;
+    ``raw`` (the SDK's ``ChatResponse``) is built when read."""
+    message = trusted(Message, role="assistant", content=text)
+    names = (
+        "done_reason",
+        "created_at",
+        "total_duration",
+        "load_duration",
+        "prompt_eval_duration",
+        "eval_duration",
+    )
+    response = trusted(
+        CompletionResponse,
+        id=new_response_id(),
+        model=model,
+        provider=provider,
+        choices=[
+            trusted(
+                Choice,
+                index=0,
+                message=message,
+                finish_reason=finish_reason(part.get("done_reason"), False),
+            )
+        ],
+        usage=make_usage(part.get("prompt_eval_count") or 0, part.get("eval_count") or 0),
+        provider_details={provider: {n: part[n] for n in names if part.get(n) is not None}},
+    )
+    response.set_raw(factory=lambda: _sdk_chat_response(part))
+    return response
+
+
+def _sdk_chat_response(part: dict[str, Any]) -> ChatResponse:
+    import ollama
+
+    return ollama.ChatResponse(**part)
+
+
 def new_response_id() -> str:
     return f"ollama-{os.urandom(16).hex()}"  # 32 random hex digits, as uuid4().hex
 

@@ -50,8 +50,10 @@ from ._convert import (
     embed_kwargs,
     embedding_response,
     image_urls,
+    plain_reply,
     plain_text,
     response_from_chat,
+    response_from_plain,
 )
 
 __all__ = ["DEFAULT_HOST", "OllamaProvider", "map_ollama_error"]
@@ -136,6 +138,10 @@ try:
     _WIRE = True
 except ImportError:  # pragma: no cover - depends on the installed SDK
     _WIRE = False
+# Whole replies: sent by the SDK's own ``_request_raw`` (its status and connection errors).
+_RAW_REQUESTS = hasattr(ollama.Client, "_request_raw") and hasattr(
+    ollama.AsyncClient, "_request_raw"
+)
 
 
 def _chat_body(
@@ -143,6 +149,7 @@ def _chat_body(
     messages: Any = None,
     *,
     tools: Any = None,
+    stream: bool = True,
     think: Any = None,
     logprobs: Any = None,
     top_logprobs: Any = None,
@@ -150,12 +157,12 @@ def _chat_body(
     options: Any = None,
     keep_alive: Any = None,
 ) -> dict[str, Any]:
-    """The JSON body ``Client.chat(..., stream=True)`` sends for these arguments."""
+    """The JSON body ``Client.chat(..., stream=stream)`` sends for these arguments."""
     return ChatRequest(
         model=model,
         messages=list(_copy_messages(messages)),
         tools=list(_copy_tools(tools)),
-        stream=True,
+        stream=stream,
         think=think,
         logprobs=logprobs,
         top_logprobs=top_logprobs,
@@ -356,14 +363,42 @@ class OllamaProvider(Provider):
     @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         kwargs = self._chat_kwargs(request, model, self.download_images(request))
-        result = self.sync_client(request.timeout).chat(**kwargs, stream=False)
+        client = self.sync_client(request.timeout)
+        if _WIRE and isinstance(getattr(client, "_client", None), httpx.Client) and _RAW_REQUESTS:
+            reply = client._request_raw(  # type: ignore[no-untyped-call]
+                "POST", "/api/chat", json=_chat_body(**kwargs, stream=False)
+            )
+            return self._whole_reply(reply.content, model)
+        result = client.chat(**kwargs, stream=False)
         return response_from_chat(result, model=model, provider=self.name)
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
         kwargs = self._chat_kwargs(request, model, await self.adownload_images(request))
-        result = await self.async_client_for(request.timeout).chat(**kwargs, stream=False)
+        client = self.async_client_for(request.timeout)
+        if (
+            _WIRE
+            and isinstance(getattr(client, "_client", None), httpx.AsyncClient)
+            and _RAW_REQUESTS
+        ):
+            body = _chat_body(**kwargs, stream=False)
+            reply = await client._request_raw(  # type: ignore[no-untyped-call]
+                "POST", "/api/chat", json=body
+            )
+            return self._whole_reply(reply.content, model)
+        result = await client.chat(**kwargs, stream=False)
         return response_from_chat(result, model=model, provider=self.name)
+
+    def _whole_reply(self, body: bytes, model: str) -> CompletionResponse:
+        """A whole reply read as the SDK's ``chat`` reads it (``json`` errors included)."""
+        try:
+            part = pydantic_core.from_json(body)
+        except ValueError:
+            part = json.loads(body)
+        plain = plain_reply(part)
+        if plain is not None:
+            return response_from_plain(part, plain[0], plain[1] or model, provider=self.name)
+        return response_from_chat(ollama.ChatResponse(**part), model=model, provider=self.name)
 
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
