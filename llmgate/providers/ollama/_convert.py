@@ -349,17 +349,21 @@ def usage_from(result: ChatResponse | EmbedResponse) -> TokenUsage:
     return make_usage(result.prompt_eval_count or 0, result.eval_count or 0)
 
 
+_DETAIL_FIELDS = (
+    "done_reason",
+    "created_at",
+    "total_duration",
+    "load_duration",
+    "prompt_eval_duration",
+    "eval_duration",
+)
+
+
 def response_details(result: ChatResponse) -> dict[str, Any]:
     """Ollama's timings and raw done reason (response-level provider_details)."""
-    names = (
-        "done_reason",
-        "created_at",
-        "total_duration",
-        "load_duration",
-        "prompt_eval_duration",
-        "eval_duration",
-    )
-    return {name: getattr(result, name) for name in names if getattr(result, name) is not None}
+    return {
+        name: getattr(result, name) for name in _DETAIL_FIELDS if getattr(result, name) is not None
+    }
 
 
 def response_from_chat(
@@ -375,24 +379,39 @@ def response_from_chat(
         tool_calls=calls or None,
         reasoning=result.message.thinking or None,
     )
-    response = trusted(
-        CompletionResponse,
-        id=response_id or new_response_id(),
+    response = _whole_response(
+        message,
         model=result.model or model,
         provider=provider,
-        choices=[
-            trusted(
-                Choice,
-                index=0,
-                message=message,
-                finish_reason=finish_reason(result.done_reason, bool(calls)),
-            )
-        ],
+        finish=finish_reason(result.done_reason, bool(calls)),
         usage=usage_from(result),
-        provider_details={provider: response_details(result)},
+        details=response_details(result),
+        response_id=response_id,
     )
     response.set_raw(result)
     return response
+
+
+def _whole_response(
+    message: Message,
+    *,
+    model: str,
+    provider: str,
+    finish: str,
+    usage: TokenUsage,
+    details: dict[str, Any],
+    response_id: str = "",
+) -> CompletionResponse:
+    """A whole reply, built unvalidated from values that already have their fields' types."""
+    return trusted(
+        CompletionResponse,
+        id=response_id or new_response_id(),
+        model=model,
+        provider=provider,
+        choices=[trusted(Choice, index=0, message=message, finish_reason=finish)],
+        usage=usage,
+        provider_details={provider: details},
+    )
 
 
 _PLAIN_REPLY_KEYS = frozenset(
@@ -410,8 +429,14 @@ _PLAIN_REPLY_KEYS = frozenset(
         "eval_duration",
     }
 )
-_PLAIN_REPLY_INTS = ("total_duration", "load_duration", "prompt_eval_count")
-_PLAIN_REPLY_INTS_2 = ("prompt_eval_duration", "eval_count", "eval_duration")
+_PLAIN_REPLY_INTS = (
+    "total_duration",
+    "load_duration",
+    "prompt_eval_count",
+    "prompt_eval_duration",
+    "eval_count",
+    "eval_duration",
+)
 
 
 def plain_reply(part: Any) -> tuple[str, str] | None:
@@ -432,7 +457,7 @@ def plain_reply(part: Any) -> tuple[str, str] | None:
     for name in ("created_at", "done_reason"):
         if part.get(name) is not None and type(part[name]) is not str:
             return None
-    for name in (*_PLAIN_REPLY_INTS, *_PLAIN_REPLY_INTS_2):
+    for name in _PLAIN_REPLY_INTS:
         if part.get(name) is not None and type(part[name]) is not int:
             return None
     return content, model
@@ -443,30 +468,13 @@ def response_from_plain(
 ) -> CompletionResponse:
     """What :func:`response_from_chat` gives for a reply :func:`plain_reply` accepted;
     ``raw`` (the SDK's ``ChatResponse``) is built when read."""
-    message = trusted(Message, role="assistant", content=text)
-    names = (
-        "done_reason",
-        "created_at",
-        "total_duration",
-        "load_duration",
-        "prompt_eval_duration",
-        "eval_duration",
-    )
-    response = trusted(
-        CompletionResponse,
-        id=new_response_id(),
+    response = _whole_response(
+        trusted(Message, role="assistant", content=text),
         model=model,
         provider=provider,
-        choices=[
-            trusted(
-                Choice,
-                index=0,
-                message=message,
-                finish_reason=finish_reason(part.get("done_reason"), False),
-            )
-        ],
+        finish=finish_reason(part.get("done_reason"), False),
         usage=make_usage(part.get("prompt_eval_count") or 0, part.get("eval_count") or 0),
-        provider_details={provider: {n: part[n] for n in names if part.get(n) is not None}},
+        details={name: part[name] for name in _DETAIL_FIELDS if part.get(name) is not None},
     )
     response.set_raw(factory=lambda: _sdk_chat_response(part))
     return response
