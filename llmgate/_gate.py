@@ -278,7 +278,7 @@ class LLMGate:
                 if provider is None:
                     cls = self.registry.provider_class(spec)
                     provider = cls(spec, settings)
-                    provider.strict_params = self.strict_params  # type: ignore[attr-defined]
+                    provider.strict_params = self.strict_params
                     self._providers[cache_key] = provider
         return provider
 

@@ -51,9 +51,8 @@ def json_schema(response_format: Any) -> dict[str, Any]:
 def schema_instruction(response_format: Any) -> str:
     """Asks, in words, for output matching the schema: for models with no native JSON mode."""
     schema = json.dumps(json_schema(response_format), separators=(",", ":"))
-    return "Reply with one JSON object only, no other text, that conforms to this JSON Schema: " + (
-        schema
-    )
+    asked = "Reply with one JSON object only, no other text, that conforms to this JSON Schema"
+    return f"{asked}: {schema}"
 
 
 def strip_fences(text: str) -> str:

@@ -125,6 +125,7 @@ class Provider:
 
     capabilities: ClassVar[Capabilities] = Capabilities()
     embedding_batch_size: ClassVar[int | None] = None  # inputs per request; None: no limit
+    strict_params: bool = False  # set by the gate: refuse, rather than drop, what cannot be sent
 
     def __init__(self, spec: ProviderSpec, settings: ProviderSettings) -> None:
         self.spec = spec
@@ -294,7 +295,7 @@ class Provider:
                 f"{self.name}/{model}",
                 "parallel_tool_calls",
                 "the model has no parallel tool calls setting",
-                strict=bool(getattr(self, "strict_params", False)),
+                strict=self.strict_params,
             )
             update["parallel_tool_calls"] = None
         if request.response_format is not None and not caps.structured_output:

@@ -216,7 +216,7 @@ class AnthropicProvider(Provider):
             accepted=ACCEPTED_KWARGS,
             transform_schema=anthropic.transform_schema,
             default_max_tokens=int(self.settings.option("default_max_tokens", DEFAULT_MAX_TOKENS)),
-            strict=bool(getattr(self, "strict_params", False)),
+            strict=self.strict_params,
         )
 
     def _response(self, data: object, raw: Any) -> CompletionResponse:

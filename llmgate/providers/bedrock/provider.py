@@ -370,9 +370,7 @@ class BedrockProvider(Provider):
         return self._session
 
     def _unsupported(self, name: str, reason: str) -> None:
-        drop_parameter(
-            "bedrock", repr(name), reason, strict=bool(getattr(self, "strict_params", False))
-        )
+        drop_parameter("bedrock", repr(name), reason, strict=self.strict_params)
 
     # clients -----------------------------------------------------------------------
     def _build_client(self, timeout: float | None) -> Any:

@@ -150,7 +150,7 @@ class CohereProvider(Provider):
 
     @property
     def _strict(self) -> bool:
-        return bool(getattr(self, "strict_params", False))
+        return self.strict_params
 
     @override
     def create_client(self) -> cohere.ClientV2:

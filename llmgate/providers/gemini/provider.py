@@ -196,7 +196,7 @@ class GeminiProvider(Provider):
 
     @property
     def _strict(self) -> bool:
-        return bool(getattr(self, "strict_params", False))
+        return self.strict_params
 
     # checks ----------------------------------------------------------------------------
     @override

@@ -384,7 +384,7 @@ class MistralProvider(Provider):
 
     @property
     def _strict(self) -> bool:
-        return bool(getattr(self, "strict_params", False))
+        return self.strict_params
 
     def _chat_kwargs(
         self, request: CompletionRequest, model: str

@@ -325,7 +325,7 @@ class OllamaProvider(Provider):
     # checks and images -------------------------------------------------------------
     @property
     def strict(self) -> bool:
-        return bool(getattr(self, "strict_params", False))
+        return self.strict_params
 
     @override
     def check_request(self, request: CompletionRequest, model: str) -> None:

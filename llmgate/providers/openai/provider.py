@@ -292,7 +292,7 @@ class OpenAIProvider(Provider):
             provider=self.name,
             accepted=_CHAT_PARAMETERS,
             compatible=self.compatible,
-            strict=bool(getattr(self, "strict_params", False)),
+            strict=self.strict_params,
             stream=stream,
             structured_output=str(self.settings.option("structured_output", "json_schema")),
         )
@@ -307,7 +307,7 @@ class OpenAIProvider(Provider):
             provider=self.name,
             accepted=_EMBEDDING_PARAMETERS,
             compatible=self.compatible,
-            strict=bool(getattr(self, "strict_params", False)),
+            strict=self.strict_params,
         )
         return post_arguments(kwargs)
 
