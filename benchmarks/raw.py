@@ -17,11 +17,12 @@ MESSAGES = [{"role": "user", "content": "Hello there"}]
 
 @dataclass
 class RawVendor:
-    complete: Callable[[], Any]
+    complete: Callable[[], Any]  # returns the reply's text
     stream: Callable[[], int]  # returns the number of text pieces seen
     acomplete: Callable[[], Awaitable[Any]] | None  # a factory, called inside the event loop
     embed: Callable[[], Any] | None
     close: Callable[[], None]
+    respond: Callable[[], Any]  # the SDK's whole response: what a batch of calls keeps
 
 
 def openai_like(options: dict[str, Any], model: str, embedding_model: str | None) -> RawVendor:
@@ -30,12 +31,11 @@ def openai_like(options: dict[str, Any], model: str, embedding_model: str | None
     client = openai.OpenAI(api_key=options["api_key"], base_url=options["base_url"], max_retries=0)
     holder: dict[str, Any] = {}
 
+    def respond() -> Any:
+        return client.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+
     def complete() -> Any:
-        return (
-            client.chat.completions.create(model=model, messages=MESSAGES)
-            .choices[0]
-            .message.content
-        )  # type: ignore[arg-type]
+        return respond().choices[0].message.content
 
     def stream() -> int:
         pieces = 0
@@ -62,7 +62,9 @@ def openai_like(options: dict[str, Any], model: str, embedding_model: str | None
         assert embedding_model is not None
         return client.embeddings.create(model=embedding_model, input=["alpha", "beta"]).data
 
-    return RawVendor(complete, stream, acomplete, embed if embedding_model else None, client.close)
+    return RawVendor(
+        complete, stream, acomplete, embed if embedding_model else None, client.close, respond
+    )
 
 
 def anthropic_raw(options: dict[str, Any], model: str, embedding_model: str | None) -> RawVendor:
@@ -73,9 +75,11 @@ def anthropic_raw(options: dict[str, Any], model: str, embedding_model: str | No
     )
     holder: dict[str, Any] = {}
 
+    def respond() -> Any:
+        return client.messages.create(model=model, max_tokens=1024, messages=MESSAGES)  # type: ignore[arg-type]
+
     def complete() -> Any:
-        message = client.messages.create(model=model, max_tokens=1024, messages=MESSAGES)  # type: ignore[arg-type]
-        return message.content[0].text  # type: ignore[union-attr]
+        return respond().content[0].text
 
     def stream() -> int:
         pieces = 0
@@ -95,7 +99,7 @@ def anthropic_raw(options: dict[str, Any], model: str, embedding_model: str | No
         message = await aclient.messages.create(model=model, max_tokens=1024, messages=MESSAGES)  # type: ignore[arg-type]
         return message.content[0].text
 
-    return RawVendor(complete, stream, acomplete, None, client.close)
+    return RawVendor(complete, stream, acomplete, None, client.close, respond)
 
 
 def gemini_raw(options: dict[str, Any], model: str, embedding_model: str | None) -> RawVendor:
@@ -106,8 +110,11 @@ def gemini_raw(options: dict[str, Any], model: str, embedding_model: str | None)
         api_key=options["api_key"], http_options=types.HttpOptions(base_url=options["base_url"])
     )
 
+    def respond() -> Any:
+        return client.models.generate_content(model=model, contents="Hello there")
+
     def complete() -> Any:
-        return client.models.generate_content(model=model, contents="Hello there").text
+        return respond().text
 
     def stream() -> int:
         return sum(
@@ -124,7 +131,9 @@ def gemini_raw(options: dict[str, Any], model: str, embedding_model: str | None)
         assert embedding_model is not None
         return client.models.embed_content(model=embedding_model, contents=["alpha", "beta"])
 
-    return RawVendor(complete, stream, acomplete, embed if embedding_model else None, client.close)
+    return RawVendor(
+        complete, stream, acomplete, embed if embedding_model else None, client.close, respond
+    )
 
 
 def mistral_raw(options: dict[str, Any], model: str, embedding_model: str | None) -> RawVendor:
@@ -132,8 +141,11 @@ def mistral_raw(options: dict[str, Any], model: str, embedding_model: str | None
 
     client = Mistral(api_key=options["api_key"], server_url=options["base_url"])
 
+    def respond() -> Any:
+        return client.chat.complete(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+
     def complete() -> Any:
-        return client.chat.complete(model=model, messages=MESSAGES).choices[0].message.content  # type: ignore[arg-type]
+        return respond().choices[0].message.content
 
     def stream() -> int:
         pieces = 0
@@ -150,7 +162,9 @@ def mistral_raw(options: dict[str, Any], model: str, embedding_model: str | None
         assert embedding_model is not None
         return client.embeddings.create(model=embedding_model, inputs=["alpha", "beta"]).data
 
-    return RawVendor(complete, stream, acomplete, embed if embedding_model else None, lambda: None)
+    return RawVendor(
+        complete, stream, acomplete, embed if embedding_model else None, lambda: None, respond
+    )
 
 
 def cohere_raw(options: dict[str, Any], model: str, embedding_model: str | None) -> RawVendor:
@@ -160,8 +174,11 @@ def cohere_raw(options: dict[str, Any], model: str, embedding_model: str | None)
     holder: dict[str, Any] = {}
     no_retry = {"max_retries": 0}
 
+    def respond() -> Any:
+        return client.chat(model=model, messages=MESSAGES, request_options=no_retry)  # type: ignore[arg-type]
+
     def complete() -> Any:
-        return client.chat(model=model, messages=MESSAGES, request_options=no_retry).message  # type: ignore[arg-type]
+        return respond().message
 
     def stream() -> int:
         return sum(
@@ -191,7 +208,9 @@ def cohere_raw(options: dict[str, Any], model: str, embedding_model: str | None)
             request_options=no_retry,
         ).embeddings
 
-    return RawVendor(complete, stream, acomplete, embed if embedding_model else None, lambda: None)
+    return RawVendor(
+        complete, stream, acomplete, embed if embedding_model else None, lambda: None, respond
+    )
 
 
 def bedrock_raw(options: dict[str, Any], model: str, embedding_model: str | None) -> RawVendor:
@@ -208,8 +227,11 @@ def bedrock_raw(options: dict[str, Any], model: str, embedding_model: str | None
     )
     messages = [{"role": "user", "content": [{"text": "Hello there"}]}]
 
+    def respond() -> Any:
+        return client.converse(modelId=model, messages=messages)
+
     def complete() -> Any:
-        return client.converse(modelId=model, messages=messages)["output"]
+        return respond()["output"]
 
     def stream() -> int:
         response = client.converse_stream(modelId=model, messages=messages)
@@ -227,7 +249,9 @@ def bedrock_raw(options: dict[str, Any], model: str, embedding_model: str | None
             for text in ("alpha", "beta")
         ]
 
-    return RawVendor(complete, stream, None, embed if embedding_model else None, client.close)
+    return RawVendor(
+        complete, stream, None, embed if embedding_model else None, client.close, respond
+    )
 
 
 def ollama_raw(options: dict[str, Any], model: str, embedding_model: str | None) -> RawVendor:
@@ -236,8 +260,11 @@ def ollama_raw(options: dict[str, Any], model: str, embedding_model: str | None)
     client = ollama.Client(host=options["base_url"])
     holder: dict[str, Any] = {}
 
+    def respond() -> Any:
+        return client.chat(model=model, messages=MESSAGES)
+
     def complete() -> Any:
-        return client.chat(model=model, messages=MESSAGES).message.content
+        return respond().message.content
 
     def stream() -> int:
         return sum(
@@ -257,7 +284,14 @@ def ollama_raw(options: dict[str, Any], model: str, embedding_model: str | None)
         assert embedding_model is not None
         return client.embed(model=embedding_model, input=["alpha", "beta"]).embeddings
 
-    return RawVendor(complete, stream, acomplete, embed if embedding_model else None, client.close)  # type: ignore[arg-type]
+    return RawVendor(
+        complete,
+        stream,
+        acomplete,
+        embed if embedding_model else None,
+        client.close,
+        respond,
+    )
 
 
 FACTORIES: dict[str, Callable[[dict[str, Any], str, str | None], RawVendor]] = {

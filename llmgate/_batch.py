@@ -11,10 +11,11 @@ Every item ends as a response or as a :class:`BatchError` with its index: nothin
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -181,15 +182,27 @@ def iter_batch(
 
     pool = ThreadPoolExecutor(max_workers=min(max_concurrency, max(len(order), 1)))
     pending: dict[Future[CompletionResponse], int] = {}
-    queue = iter(order)
+    # Finished futures arrive here, so each completion costs O(1) rather than a wait() that
+    # registers a waiter with every pending future.
+    finished: queue.SimpleQueue[Future[CompletionResponse]] = queue.SimpleQueue()
+    order_left = iter(order)
     stopped: str | None = None
+
+    def settled(future: Future[CompletionResponse], index: int) -> Outcome:
+        exc = future.exception()
+        if exc is None:
+            return index, future.result(), None
+        return index, None, batch_error(index, exc)
+
     try:
         while True:
             while stopped is None and len(pending) < max_concurrency:
-                index = next(queue, None)
+                index = next(order_left, None)
                 if index is None:
                     break
-                pending[pool.submit(run_one, index)] = index
+                future = pool.submit(run_one, index)
+                pending[future] = index
+                future.add_done_callback(finished.put)
             if not pending:
                 break
             wait_for = None
@@ -197,27 +210,28 @@ def iter_batch(
                 with lock:
                     starts = [started[i] for i in pending.values() if i in started]
                 wait_for = max(0.0, min(starts) + timeout - time.monotonic()) if starts else timeout
-            finished, _ = wait(pending, timeout=wait_for, return_when=FIRST_COMPLETED)
-            now = time.monotonic()
-            for future in list(pending):
-                index = pending[future]
-                if future in finished:
-                    del pending[future]
-                    exc = future.exception()
-                    if exc is None:
-                        outcome: Outcome = (index, future.result(), None)
-                    else:
-                        outcome = (index, None, batch_error(index, exc))
-                elif timeout is not None and index in started and now - started[index] >= timeout:
-                    del pending[future]
-                    future.cancel()
-                    error = BatchTimeoutError(index, timeout)
-                    outcome = (index, None, batch_error(index, error))
-                else:
-                    continue
+            outcomes: list[Outcome] = []
+            try:
+                done = finished.get(timeout=wait_for)
+                while True:
+                    index_done = pending.pop(done, None)
+                    if index_done is not None:  # None: a future given up on after its timeout
+                        outcomes.append(settled(done, index_done))
+                    done = finished.get_nowait()
+            except queue.Empty:
+                pass
+            if timeout is not None:
+                now = time.monotonic()
+                for future, index in list(pending.items()):
+                    if index in started and now - started[index] >= timeout:
+                        del pending[future]
+                        future.cancel()
+                        error = BatchTimeoutError(index, timeout)
+                        outcomes.append((index, None, batch_error(index, error)))
+            for outcome in outcomes:
                 tally.record(outcome[1], outcome[2])
                 if outcome[2] is not None and fail_fast and stopped is None:
-                    stopped = f"cancelled: request {index} failed and fail_fast is on"
+                    stopped = f"cancelled: request {outcome[0]} failed and fail_fast is on"
                 yield outcome
             if stopped is not None:
                 for future, index in list(pending.items()):
@@ -226,7 +240,7 @@ def iter_batch(
                     error_item = _cancelled(index, stopped)
                     tally.record(None, error_item)
                     yield index, None, error_item
-                for index in queue:
+                for index in order_left:
                     error_item = _cancelled(index, stopped)
                     tally.record(None, error_item)
                     yield index, None, error_item
