@@ -38,7 +38,14 @@ from typing import TYPE_CHECKING
 
 from .exceptions import AllProvidersFailedError, LLMGateError
 from .middleware.base import BaseMiddleware, CallContext, _aclose, _close
-from .types import CompletionRequest, CompletionResponse, Message, StreamChunk, TokenUsage
+from .types import (
+    CompletionRequest,
+    CompletionResponse,
+    Message,
+    StreamChunk,
+    TokenUsage,
+    assign,
+)
 
 if TYPE_CHECKING:
     from ._gate import LLMGate
@@ -70,13 +77,13 @@ class CallTrail:
 
     def finish(self, response: CompletionResponse) -> CompletionResponse:
         if self.contexts:
-            response.attempts = self.attempts
-        response.fallback_attempts = self.failed_models
+            assign(response, "attempts", self.attempts)
+        assign(response, "fallback_attempts", self.failed_models)
         return response
 
     def finish_stream(self, response: CompletionResponse) -> CompletionResponse:
         if self.contexts:
-            response.attempts = self.attempts
+            assign(response, "attempts", self.attempts)
         return response
 
 

@@ -60,6 +60,7 @@ from .types import (
     Message,
     StreamChunk,
     TokenUsage,
+    assign,
     fast_message,
     fast_request,
     trusted,
@@ -288,7 +289,7 @@ class LLMGate:
         spec, vendor_model = self.registry.resolve(model, request.provider)
         provider = self.provider_for(spec, request.api_key_value, request.base_url)
         if request.timeout is None and self.timeout is not None:
-            request.timeout = self.timeout
+            assign(request, "timeout", self.timeout)
         if type(request) is CompletionRequest or isinstance(request, CompletionRequest):
             provider.check_request(request, vendor_model)
             if request.response_format is not None:
@@ -740,7 +741,7 @@ class _ValidationRetries:
             return None
         if self.usage is not None:
             final.usage = self.usage + final.usage
-        final.attempts = attempts
+        assign(final, "attempts", attempts)
         return final
 
 
@@ -1100,4 +1101,4 @@ async def _awith_retries(
 
 def _set_attempts(result: Any, attempt: int) -> None:
     if isinstance(result, (CompletionResponse, EmbeddingResponse)):
-        result.attempts = attempt
+        assign(result, "attempts", attempt)
