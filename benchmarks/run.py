@@ -329,25 +329,22 @@ def batch_rows(row: Row, vendor: str, url: str, settings: Settings) -> None:
     row.metrics["batch: RSS growth during it (MB)"] = (ours["growth_mb"], theirs["growth_mb"])
 
 
+# The children get their settings as literals: importing the test fakes there would load
+# modules (asyncio among them) that then cost neither side anything.
 FIRST_CALL_LLMGATE = """
-import sys, time
-from tests.conformance.targets import TARGETS
-t = next(t for t in TARGETS if t.id == {vendor!r})
+import time
 started = time.perf_counter()
 import llmgate
-gate = llmgate.LLMGate(max_retries=0, **t.gate_kwargs({url!r}))
-gate.completion(t.model, [{{"role": "user", "content": "Hello there"}}])
+gate = llmgate.LLMGate(max_retries=0, **{kwargs!r})
+gate.completion({model!r}, [{{"role": "user", "content": "Hello there"}}])
 print(time.perf_counter() - started)
 """
 
 FIRST_CALL_RAW = """
-import sys, time
-from tests.conformance.targets import TARGETS
-t = next(t for t in TARGETS if t.id == {vendor!r})
-options = t.gate_kwargs({url!r})["provider_options"][{vendor!r}]
+import time
 started = time.perf_counter()
 from benchmarks.raw import FACTORIES
-raw = FACTORIES[{vendor!r}](options, t.model.split("/", 1)[1], None)
+raw = FACTORIES[{vendor!r}]({options!r}, {model!r}, None)
 raw.complete()
 print(time.perf_counter() - started)
 """
@@ -371,13 +368,18 @@ def first_call(
     runs: int = 5,
 ) -> tuple[float, float, dict[str, float | None]]:
     """Medians of (llmgate, raw, {peer: seconds or None if it fails}), runs taking turns."""
+    kwargs = target.gate_kwargs(url)
+    options = kwargs["provider_options"][vendor]
+    vendor_model = target.model.split("/", 1)[1]
     ours: list[float] = []
     theirs: list[float] = []
     peer_times: dict[str, list[float]] = {peer: [] for peer in peers or []}
     failed: set[str] = set()
     for _ in range(runs):
-        ours.append(_run_timed(FIRST_CALL_LLMGATE.format(vendor=vendor, url=url)))
-        theirs.append(_run_timed(FIRST_CALL_RAW.format(vendor=vendor, url=url)))
+        ours.append(_run_timed(FIRST_CALL_LLMGATE.format(kwargs=kwargs, model=target.model)))
+        theirs.append(
+            _run_timed(FIRST_CALL_RAW.format(vendor=vendor, options=options, model=vendor_model))
+        )
         for peer in peer_times:
             if peer in failed or peer_python is None:
                 continue

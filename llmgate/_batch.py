@@ -10,7 +10,6 @@ Every item ends as a response or as a :class:`BatchError` with its index: nothin
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import threading
 import time
@@ -273,6 +272,8 @@ async def aiter_batch(
     **defaults: Any,
 ) -> AsyncIterator[Outcome]:
     """Run a batch on the caller's loop, yielding ``(index, response, error)`` as items finish."""
+    import asyncio
+
     _check(max_concurrency, timeout)
     if timeout is not None:
         defaults.setdefault("timeout", timeout)

@@ -9,7 +9,6 @@ options; each provider keeps one sync client and one async client per event loop
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 import time
@@ -597,6 +596,8 @@ class LLMGate:
         middleware: Sequence[BaseMiddleware] | None = None,
         **kwargs: Any,
     ) -> EmbeddingResponse:
+        import asyncio
+
         request = self.build_embedding_request(model, input, **kwargs)
         provider, vendor_model = self._prepare(request)
         chain = self._chain(middleware)
@@ -865,6 +866,8 @@ async def _astream_attempts(
     ctx: CallContext,
     policy: RetryPolicy,
 ) -> AsyncIterator[StreamChunk]:
+    import asyncio
+
     chunks: AsyncIterator[StreamChunk] | None = None
     try:
         attempt = 0
@@ -1081,6 +1084,8 @@ async def _awith_retries(
     ctx: CallContext,
     call: Callable[[], Awaitable[_R]],
 ) -> _R:
+    import asyncio
+
     attempt = 0
     while True:
         attempt += 1

@@ -8,7 +8,6 @@ rows pointing at the OpenAI provider with another base URL and key variable.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
 import os
@@ -411,6 +410,8 @@ class Registry:
         )
 
     def _close(self, name: str) -> list[str]:
+        import difflib  # only on the error path
+
         candidates = list(self._specs)
         close = difflib.get_close_matches(name.lower(), candidates, n=3, cutoff=0.5)
         if not close:

@@ -14,7 +14,6 @@ break, or vendor errors::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import ipaddress
@@ -262,6 +261,8 @@ class MockProvider(Provider):
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
+        import asyncio
+
         reply = self._reply(request, model)
         if reply.delay:
             await asyncio.sleep(reply.delay)
@@ -294,6 +295,8 @@ class MockProvider(Provider):
     async def _aiterate(
         self, chunks: list[StreamChunk], reply: MockReply, model: str
     ) -> AsyncIterator[StreamChunk]:
+        import asyncio
+
         for sent, chunk in enumerate(chunks):
             if reply.fail_after is not None and sent >= reply.fail_after:
                 raise ProviderConnectionError(

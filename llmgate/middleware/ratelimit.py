@@ -17,7 +17,6 @@ Backends: :class:`InMemoryRateLimit` for one process, :class:`RedisRateLimit` fo
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 import time
@@ -299,6 +298,8 @@ class RateLimitMiddleware(BaseMiddleware):
 
     @override
     async def awrap_call(self, ctx: CallContext, call_next: AsyncCallNext) -> Any:
+        import asyncio
+
         costs, reserved = self._costs(ctx)
         wait = await self.backend.areserve(costs, self.burst_window)
         await asyncio.sleep(self._waited(ctx, wait))
@@ -333,6 +334,8 @@ class RateLimitMiddleware(BaseMiddleware):
     async def awrap_stream(
         self, ctx: CallContext, call_next: AsyncStreamNext
     ) -> AsyncIterator[StreamChunk]:
+        import asyncio
+
         costs, reserved = self._costs(ctx)
         wait = await self.backend.areserve(costs, self.burst_window)
         await asyncio.sleep(self._waited(ctx, wait))

@@ -15,14 +15,13 @@ a call or a stream. A provider implements:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import threading
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import override
 
@@ -48,6 +47,9 @@ from ..types import (
     Message,
     StreamChunk,
 )
+
+if TYPE_CHECKING:
+    import asyncio  # loaded only by async code paths: a sync program never imports it
 
 __all__ = [
     "Capabilities",
@@ -211,6 +213,8 @@ class Provider:
     @property
     def async_client(self) -> Any:
         """The async SDK client of the running event loop (one per loop, never shared)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
@@ -233,6 +237,8 @@ class Provider:
 
     async def aclose(self) -> None:
         """Close the running loop's async client (awaiting it), then the sync one."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         client = self._async_clients.pop(loop, None)
         closer = self._loop_closers.pop(loop, None)

@@ -122,6 +122,21 @@ def test_bare_import_is_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_sync_program_never_imports_asyncio_or_difflib() -> None:
+    """A sync completion and batch load neither asyncio (only async paths need it) nor
+    difflib (only the unknown-model error does): both cost a fresh process's first call."""
+    code = (
+        "import sys, llmgate\n"
+        "gate = llmgate.LLMGate()\n"
+        "assert gate.completion('mock/m', [{'role': 'user', 'content': 'hi'}]).text\n"
+        "assert gate.batch([{'model': 'mock/m', 'messages': [{'role': 'user', 'content': 'x'}]}]"
+        ").successful == 1\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('asyncio', 'difflib')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_every_provider_has_an_extra_inside_all() -> None:
     extras = _pyproject()["project"]["optional-dependencies"]
     all_requirements = set(extras["all"])

@@ -8,7 +8,6 @@ botocore only has client-level timeouts, so clients are cached per timeout value
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import json
@@ -461,6 +460,8 @@ class BedrockProvider(Provider):
             executor.shutdown(wait=False)
 
     async def _in_thread(self, func: Callable[..., _T], *args: Any) -> _T:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         call = functools.partial(context.run, func, *args)
@@ -607,6 +608,8 @@ class BedrockProvider(Provider):
 
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
+        import asyncio
+
         handle = _StreamHandle()
         chunks = self._stream(request, model, handle)
         context = contextvars.copy_context()
