@@ -3,6 +3,7 @@
     python -m benchmarks.profile openai                      # cProfile of llmgate calls
     python -m benchmarks.profile openai --kind stream --side raw
     python -m benchmarks.profile openai --instructions       # valgrind: llmgate vs raw
+    python -m benchmarks.profile bedrock --kind first        # first call of a fresh process
 
 ``--instructions`` runs each side in a fresh process under ``valgrind --tool=callgrind``
 twice (with no timed calls, then with ``--calls`` of them) and reports the difference per
@@ -13,6 +14,7 @@ the machine nor the fake server's speed can disturb.
 from __future__ import annotations
 
 import argparse
+import compileall
 import cProfile
 import os
 import pstats
@@ -73,11 +75,31 @@ for _ in range({calls}):
 """
 
 
+def first_call_code(vendor: str, url: str, side: str) -> str:
+    """The benchmark's fresh-process child: imports, client setup and one completion."""
+    from tests.conformance.targets import TARGETS
+
+    from .run import FIRST_CALL_LLMGATE, FIRST_CALL_RAW
+
+    target = next(t for t in TARGETS if t.id == vendor)
+    kwargs = target.gate_kwargs(url)
+    if side == "llmgate":
+        return FIRST_CALL_LLMGATE.format(kwargs=kwargs, model=target.model)
+    return FIRST_CALL_RAW.format(
+        vendor=vendor,
+        options=kwargs["provider_options"][vendor],
+        model=target.model.split("/", 1)[1],
+    )
+
+
 def instructions(vendor: str, url: str, kind: str, side: str, calls: int) -> int:
     """Instructions the client process executes (valgrind callgrind, no cache simulation)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
-        code = CHILD.format(vendor=vendor, url=url, kind=kind, side=side, calls=calls)
+        if kind == "first":
+            code = first_call_code(vendor, url, side)
+        else:
+            code = CHILD.format(vendor=vendor, url=url, kind=kind, side=side, calls=calls)
         result = subprocess.run(
             [
                 "valgrind",
@@ -107,7 +129,7 @@ def instructions_per_call(vendor: str, url: str, kind: str, side: str, calls: in
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("vendor")
-    parser.add_argument("--kind", choices=["call", "stream", "embed"], default="call")
+    parser.add_argument("--kind", choices=["call", "stream", "embed", "first"], default="call")
     parser.add_argument("--side", choices=["llmgate", "raw"], default="llmgate")
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--chunks", type=int, default=500)
@@ -118,6 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fake = FakeProcess(args.vendor, args.chunks)
     try:
+        if args.kind == "first":
+            for package in ("llmgate", "benchmarks"):
+                compileall.compile_dir(ROOT / package, quiet=1)
+            sides = ("llmgate", "raw")
+            with ThreadPoolExecutor(2) as pool:
+                found = pool.map(
+                    lambda side: instructions(args.vendor, fake.url, "first", side, 0), sides
+                )
+                counts = dict(zip(sides, found, strict=True))
+            print(
+                f"{args.vendor} first call, fresh process: instructions llmgate "
+                f"{counts['llmgate']:,}, raw {counts['raw']:,}, "
+                f"ratio {counts['llmgate'] / counts['raw']:.3f}"
+            )
+            return 0
         if args.instructions:
             per = {
                 side: instructions_per_call(args.vendor, fake.url, args.kind, side, args.calls)

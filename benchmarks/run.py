@@ -643,7 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     # Installed packages have their bytecode compiled (pip does it); a source checkout run
     # with PYTHONDONTWRITEBYTECODE would compile llmgate afresh in every new process while
     # the SDKs load compiled, which skews the fresh-process and import-time comparisons.
-    compileall.compile_dir(ROOT / "llmgate", quiet=1)
+    for package in ("llmgate", "benchmarks"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     settings = (
         Settings(calls=40, rounds=3, streams=3, async_requests=200, batch_requests=1000)
         if args.quick
