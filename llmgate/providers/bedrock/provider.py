@@ -294,11 +294,11 @@ class _BodyTap:
         self._local.armed = True
         self._local.taken = None
 
-    def take(self) -> tuple[int, Any, bytes] | None:
-        """``(status, headers, body)`` of the armed call's response, if it was taken."""
+    def take(self) -> tuple[int, bytes] | None:
+        """``(status, body)`` of the armed call's response, if it was taken."""
         local = self._local
         local.armed = False
-        taken: tuple[int, Any, bytes] | None = local.taken
+        taken: tuple[int, bytes] | None = local.taken
         local.taken = None
         return taken
 
@@ -309,7 +309,7 @@ class _BodyTap:
         local.armed = False
         body = response_dict.get("body")
         if response_dict.get("status_code", 500) < 300 and type(body) is bytes:
-            local.taken = (response_dict["status_code"], response_dict["headers"], body)
+            local.taken = (response_dict["status_code"], body)
             response_dict["body"] = b""
 
 
@@ -507,7 +507,7 @@ class BedrockProvider(Provider):
         finally:
             taken = tap.take()
         if taken is not None:
-            data = _convert.plain_converse_json(taken[2])
+            data = _convert.plain_converse_json(taken[1])
             full = functools.partial(self._full_result, client, taken, result["ResponseMetadata"])
             if data is not None:
                 data["ResponseMetadata"] = result["ResponseMetadata"]
@@ -520,7 +520,7 @@ class BedrockProvider(Provider):
         return response
 
     def _full_result(
-        self, client: Any, taken: tuple[int, Any, bytes], metadata: dict[str, Any]
+        self, client: Any, taken: tuple[int, bytes], metadata: dict[str, Any]
     ) -> dict[str, Any]:
         """The dict client.converse would have returned: botocore's parse of the body."""
         if self._converse_parsing is None:
@@ -528,7 +528,9 @@ class BedrockProvider(Provider):
             parser = botocore.parsers.create_parser(operation.service_model.resolved_protocol)
             self._converse_parsing = (parser, operation.output_shape)
         parser, shape = self._converse_parsing
-        status, headers, body = taken
+        status, body = taken
+        # the plain, lower-cased copy botocore keeps in ResponseMetadata: all the parse reads
+        headers = metadata.get("HTTPHeaders", {})
         response = {
             "status_code": status,
             "headers": headers,
