@@ -208,3 +208,137 @@ async def test_async_embeddings_are_refused_unsent(gate: LLMGate, fake: Anthropi
     with pytest.raises(EmbeddingsNotSupported):
         await gate.aembed(MODEL, "a")
     assert fake.requests == []
+
+
+# The wire path (``_wire.post_arguments`` + ``client.post``) must send what ``create`` sends.
+
+PARITY_CALL: dict[str, Any] = {
+    "system": "Be brief.",
+    "stop": ["END"],
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "calc",
+                "description": "Add.",
+                "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}},
+            },
+        }
+    ],
+    "tool_choice": "required",
+    "user": "u-1",
+    "extra_headers": {"x-extra": "1"},
+    "extra_body": {"service_tier": "auto"},
+}
+
+
+def _llmgate_request(gate: LLMGate, fake: AnthropicFake, stream: bool) -> Any:
+    call = dict(PARITY_CALL)
+    messages = [{"role": "system", "content": call.pop("system")}, *USER]
+    if stream:
+        list(gate.completion(MODEL, messages, stream=True, max_tokens=77, **call))
+    else:
+        gate.completion(MODEL, messages, max_tokens=77, **call)
+    return fake.last
+
+
+def _sdk_request(fake: AnthropicFake, stream: bool) -> Any:
+    client = anthropic.Anthropic(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0)
+    kwargs: dict[str, Any] = {
+        "model": MODEL.split("/", 1)[1],
+        "max_tokens": 77,
+        "messages": USER,
+        "system": "Be brief.",
+        "stop_sequences": ["END"],
+        "tools": [
+            {
+                "name": "calc",
+                "input_schema": {"type": "object", "properties": {"x": {"type": "integer"}}},
+                "description": "Add.",
+            }
+        ],
+        "tool_choice": {"type": "any"},
+        "metadata": {"user_id": "u-1"},
+        "extra_headers": {"x-extra": "1"},
+        "extra_body": {"service_tier": "auto"},
+    }
+    with client:
+        if stream:
+            for _ in client.messages.create(stream=True, **kwargs):
+                pass
+        else:
+            client.messages.create(**kwargs)
+    return fake.last
+
+
+RAW_MARKER = "x-stainless-raw-response"
+
+
+@pytest.mark.parametrize("public", [False, True], ids=["wire", "public-fallback"])
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_request_is_byte_identical_to_the_sdks(
+    gate: LLMGate, fake: AnthropicFake, monkeypatch: pytest.MonkeyPatch, stream: bool, public: bool
+) -> None:
+    from llmgate.providers.anthropic import _wire
+
+    if public:
+        monkeypatch.setattr(_wire, "_BODY_KEYS", None)
+    ours = _llmgate_request(gate, fake, stream)
+    theirs = _sdk_request(fake, stream)
+    assert ours.body == theirs.body
+    assert (ours.method, ours.path, ours.query) == (theirs.method, theirs.path, theirs.query)
+    # with_raw_response (the public path) also sends its marker header
+    sent = {k: v for k, v in ours.headers.items() if not (public and k == RAW_MARKER)}
+    assert sent == theirs.headers
+
+
+@pytest.mark.parametrize("public", [False, True], ids=["wire", "public-fallback"])
+def test_results_equal_on_both_paths(
+    gate: LLMGate, fake: AnthropicFake, monkeypatch: pytest.MonkeyPatch, public: bool
+) -> None:
+    from llmgate.providers.anthropic import _wire
+
+    if public:
+        monkeypatch.setattr(_wire, "_BODY_KEYS", None)
+    reply = Reply(text="Hi", tool_calls=[FakeToolCall("calc", {"x": 1}, id="toolu_1")])
+    fake.push(reply, reply)
+    whole = gate.completion(MODEL, USER)
+    streamed = accumulate(gate.completion(MODEL, USER, stream=True))
+    assert whole.text == streamed.text == "Hi"
+    assert whole.tool_calls == streamed.tool_calls
+    assert whole.usage == streamed.usage
+    assert whole.provider_details["request_id"].startswith("req_fake_")
+    assert isinstance(whole.raw, anthropic.types.Message)
+    assert whole.raw._request_id == whole.provider_details["request_id"]
+
+
+@pytest.mark.parametrize("public", [False, True], ids=["wire", "public-fallback"])
+def test_errors_equal_on_both_paths(
+    gate: LLMGate, fake: AnthropicFake, monkeypatch: pytest.MonkeyPatch, public: bool
+) -> None:
+    from llmgate.providers.anthropic import _wire
+
+    if public:
+        monkeypatch.setattr(_wire, "_BODY_KEYS", None)
+    fake.push(Fault(status=429, message="Slow down", headers={"retry-after": "3"}))
+    with pytest.raises(RateLimitError) as info:
+        gate.completion(MODEL, USER)
+    error = info.value
+    assert (error.status_code, error.retry_after, error.request_id) == (429, 3.0, "req-fault-1")
+    assert isinstance(error.__cause__, anthropic.RateLimitError)
+
+
+def test_user_profile_id_takes_the_public_path(gate: LLMGate, fake: AnthropicFake) -> None:
+    gate.completion(MODEL, USER, user_profile_id="prof-1")
+    assert fake.last.headers["anthropic-user-profile-id"] == "prof-1"
+    assert "user_profile_id" not in _body(fake)
+
+
+def test_deprecated_model_warns_as_the_sdk_does(gate: LLMGate, fake: AnthropicFake) -> None:
+    client = anthropic.Anthropic(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0)
+    with pytest.warns(DeprecationWarning) as theirs:
+        client.messages.create(model="claude-opus-4-5", max_tokens=10, messages=USER)  # type: ignore[arg-type]
+    with pytest.warns(DeprecationWarning) as ours:
+        gate.completion("anthropic/claude-opus-4-5", USER)
+    assert [str(w.message) for w in ours] == [str(w.message) for w in theirs]
+    client.close()

@@ -31,6 +31,7 @@ from ...exceptions import (
 )
 from ...types import CompletionRequest, CompletionResponse, StreamChunk
 from ..base import Provider
+from . import _wire
 from ._convert import (
     DEFAULT_MAX_TOKENS,
     StreamTranslator,
@@ -219,31 +220,64 @@ class AnthropicProvider(Provider):
             strict=self.strict_params,
         )
 
-    def _response(self, data: object, raw: Any) -> CompletionResponse:
+    def _response(self, http: httpx2.Response) -> CompletionResponse:
+        try:
+            data = pydantic_core.from_json(http.content)
+        except ValueError:
+            data = http.json()  # another charset, or json's own error as raw.json() raises it
         if not isinstance(data, Mapping):
-            raise anthropic.APIResponseValidationError(raw.http_response, data)
-        request_id: str | None = raw.request_id
+            raise anthropic.APIResponseValidationError(http, data)
+        request_id: str | None = http.headers.get("request-id")
         response = response_from_json(data, self.name, request_id)
         response.set_raw(factory=lambda: _sdk_message(data, request_id))
         return response
 
     # calls ------------------------------------------------------------------------
+    def _send(self, kwargs: dict[str, Any], stream: bool) -> httpx2.Response:
+        client = self.client
+        arguments = _wire.post_arguments(client, kwargs, stream=stream)
+        if arguments is None:
+            if stream:
+                raw = client.messages.with_raw_response.create(stream=True, **kwargs)
+            else:
+                raw = client.messages.with_raw_response.create(**kwargs)
+            response: httpx2.Response = raw.http_response
+            return response
+        body, options = arguments
+        http: httpx2.Response = client.post(
+            _wire.MESSAGES_PATH, cast_to=httpx2.Response, body=body, options=options, stream=stream
+        )
+        return http
+
+    async def _asend(self, kwargs: dict[str, Any], stream: bool) -> httpx2.Response:
+        client = self.async_client
+        arguments = _wire.post_arguments(client, kwargs, stream=stream)
+        if arguments is None:
+            if stream:
+                raw = await client.messages.with_raw_response.create(stream=True, **kwargs)
+            else:
+                raw = await client.messages.with_raw_response.create(**kwargs)
+            response: httpx2.Response = raw.http_response
+            return response
+        body, options = arguments
+        http: httpx2.Response = await client.post(
+            _wire.MESSAGES_PATH, cast_to=httpx2.Response, body=body, options=options, stream=stream
+        )
+        return http
+
     @override
     def complete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        raw = self.client.messages.with_raw_response.create(**self._kwargs(request, model))
-        return self._response(raw.json(), raw)
+        http = self._send(self._kwargs(request, model), False)
+        return self._response(http)
 
     @override
     async def acomplete(self, request: CompletionRequest, model: str) -> CompletionResponse:
-        client = self.async_client
-        raw = await client.messages.with_raw_response.create(**self._kwargs(request, model))
-        return self._response(await raw.json(), raw)
+        http = await self._asend(self._kwargs(request, model), False)
+        return self._response(http)
 
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
-        kwargs = self._kwargs(request, model)
-        raw = self.client.messages.with_raw_response.create(stream=True, **kwargs)
-        response: httpx2.Response = raw.http_response
+        response = self._send(self._kwargs(request, model), True)
         translator = StreamTranslator(self.name)
         events = SSEParser()
         try:
@@ -261,10 +295,7 @@ class AnthropicProvider(Provider):
 
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
-        kwargs = self._kwargs(request, model)
-        client = self.async_client
-        raw = await client.messages.with_raw_response.create(stream=True, **kwargs)
-        response: httpx2.Response = raw.http_response
+        response = await self._asend(self._kwargs(request, model), True)
         translator = StreamTranslator(self.name)
         events = SSEParser()
         try:
