@@ -356,3 +356,133 @@ def test_only_plain_whole_replies_skip_the_sdk_model() -> None:
     for shape in ("thinking", "tool call", "extra key", "float counter"):
         assert plain_reply(BODIES[shape]) is None, shape
     assert plain_reply({**WHOLE, "done": False}) is None
+
+
+# --------------------------------------------------------------------------- request bodies
+
+
+CHAT_KWARGS: dict[str, dict[str, Any]] = {
+    "plain": {"model": MODEL, "messages": USER},
+    "every text field": {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "", "thinking": "hm"},
+            {"role": "tool", "content": "42", "tool_name": "f"},
+        ],
+    },
+    "empty and null values": {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": ""}, {"role": "user", "content": None}],
+    },
+    "no messages": {"model": MODEL, "messages": []},
+    "options": {
+        "model": MODEL,
+        "messages": USER,
+        "options": {"num_predict": 9, "temperature": 1, "top_p": 0.5, "stop": ["x", "y"]},
+    },
+    "empty options": {"model": MODEL, "messages": USER, "options": {}},
+    "odd options": {"model": MODEL, "messages": USER, "options": {"seed": None, "stop": ("x",)}},
+    "nested options": {"model": MODEL, "messages": USER, "options": {"a": {"b": 1}}},
+    "images": {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x", "images": [b"\x89P"]}],
+    },
+    "tool calls": {
+        "model": MODEL,
+        "messages": [
+            {
+                "role": "assistant",
+                "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}],
+            }
+        ],
+    },
+    "tools": {
+        "model": MODEL,
+        "messages": USER,
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+    },
+    "format and think": {"model": MODEL, "messages": USER, "format": "json", "think": True},
+    "keep_alive": {"model": MODEL, "messages": USER, "keep_alive": 5},
+    "content not text": {"model": MODEL, "messages": [{"role": "user", "content": 5}]},
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("name", list(CHAT_KWARGS))
+def test_chat_bodies_are_the_ones_chat_request_gives(name: str, stream: bool) -> None:
+    from llmgate.providers.ollama.provider import _chat_body, _sdk_chat_body
+
+    kwargs = CHAT_KWARGS[name]
+    try:
+        expected = _sdk_chat_body(**kwargs, stream=stream)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            _chat_body(kwargs, stream)
+        return
+    assert json.dumps(_chat_body(kwargs, stream)) == json.dumps(expected)
+
+
+def test_only_plain_requests_skip_the_chat_request_model() -> None:
+    from llmgate.providers.ollama.provider import _plain_chat_body
+
+    plain = {
+        "plain", "every text field", "empty and null values", "no messages", "options",
+        "empty options",
+    }  # fmt: skip
+    for name, kwargs in CHAT_KWARGS.items():
+        assert (_plain_chat_body(kwargs, False) is not None) == (name in plain), name
+    assert _plain_chat_body({"model": "", "messages": USER}, False) is None
+    assert _plain_chat_body({"model": MODEL, "messages": [{"content": "x"}]}, False) is None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_requests_with_every_kind_of_message_are_the_ones_chat_sends(
+    body_fake: BodyFake, stream: bool
+) -> None:
+    """The whole request on the wire, for a conversation of every role and option."""
+    body_fake.body = json.dumps(WHOLE).encode()
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {
+            "role": "assistant",
+            "content": "",
+            "reasoning": "hm",
+            "tool_calls": [{"id": "c1", "type": "function",
+                            "function": {"name": "f", "arguments": "{\"a\": 1}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+    ]  # fmt: skip
+    options = {"ollama": {"api_key": "fake-ollama-key", "base_url": body_fake.base_url}}
+    with LLMGate(max_retries=0, provider_options=options) as gate:
+        if stream:
+            list(gate.completion(f"ollama/{MODEL}", messages, stream=True, max_tokens=9))
+        else:
+            gate.completion(f"ollama/{MODEL}", messages, max_tokens=9)
+            await gate.acompletion(f"ollama/{MODEL}", messages, max_tokens=9)
+    provider_kwargs = {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {
+                "role": "assistant",
+                "thinking": "hm",
+                "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1}}}],
+            },
+            {"role": "tool", "content": "42", "tool_name": "f"},
+        ],
+        "options": {"num_predict": 9},
+    }
+    sdk = ollama.Client(
+        host=body_fake.base_url, headers={"authorization": "Bearer fake-ollama-key"}
+    )
+    if stream:
+        list(sdk.chat(**provider_kwargs, stream=True))
+    else:
+        sdk.chat(**provider_kwargs)
+    *ours, theirs = body_fake.requests
+    for request in ours:
+        assert request.body == theirs.body

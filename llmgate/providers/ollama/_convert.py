@@ -571,17 +571,23 @@ class StreamTranslator:
         )
 
 
-def embedding_response(
-    result: EmbedResponse, *, model: str, expected: int, provider: str = PROVIDER
-) -> EmbeddingResponse:
-    vectors = [list(map(float, vector)) for vector in result.embeddings]
+def _check_count(vectors: list[list[float]], expected: int, model: str, provider: str) -> None:
     if len(vectors) != expected:
         raise ProviderAPIError(
             f"ollama returned {len(vectors)} embeddings for {expected} inputs",
             provider=provider,
             model=model,
         )
-    response = EmbeddingResponse(
+
+
+def embedding_response(
+    result: EmbedResponse, *, model: str, expected: int, provider: str = PROVIDER
+) -> EmbeddingResponse:
+    vectors = [list(map(float, vector)) for vector in result.embeddings]
+    _check_count(vectors, expected, model, provider)
+    # Unvalidated: the SDK validated its EmbedResponse, and every vector is a new float list.
+    response = trusted(
+        EmbeddingResponse,
         embeddings=vectors,
         model=result.model or model,
         provider=provider,
@@ -589,3 +595,70 @@ def embedding_response(
     )
     response.set_raw(result)
     return response
+
+
+_EMBED_STRS = ("model", "created_at", "done_reason")
+_FLOATS = frozenset({float})
+_NUMBERS = frozenset({float, int})
+
+
+def plain_embeddings(part: Any) -> list[list[float]] | None:
+    """The vectors of an embed reply (its parsed JSON) whose fields the SDK's
+    ``EmbedResponse`` would accept and keep unchanged (ints in a vector become floats, as
+    there); None for any other reply, which goes through that model."""
+    if type(part) is not dict:
+        return None
+    vectors = part.get("embeddings")
+    if type(vectors) is not list:
+        return None
+    for name in _EMBED_STRS:
+        if part.get(name) is not None and type(part[name]) is not str:
+            return None
+    for name in _PLAIN_REPLY_INTS:
+        if part.get(name) is not None and type(part[name]) is not int:
+            return None
+    if part.get("done") is not None and type(part["done"]) is not bool:
+        return None
+    out: list[list[float]] = []
+    for vector in vectors:
+        if type(vector) is not list:
+            return None
+        kinds = set(map(type, vector))
+        if kinds <= _FLOATS:
+            out.append(vector)
+        elif kinds <= _NUMBERS:
+            try:
+                out.append(list(map(float, vector)))
+            except OverflowError:
+                return None
+        else:
+            return None
+    return out
+
+
+def embedding_response_from_wire(
+    part: dict[str, Any],
+    vectors: list[list[float]],
+    *,
+    model: str,
+    expected: int,
+    provider: str = PROVIDER,
+) -> EmbeddingResponse:
+    """What :func:`embedding_response` gives for a reply :func:`plain_embeddings` read;
+    ``raw`` (the SDK's ``EmbedResponse``) is built when read."""
+    _check_count(vectors, expected, model, provider)
+    response = trusted(
+        EmbeddingResponse,
+        embeddings=vectors,
+        model=part.get("model") or model,
+        provider=provider,
+        usage=make_usage(part.get("prompt_eval_count") or 0, part.get("eval_count") or 0),
+    )
+    response.set_raw(factory=lambda: _sdk_embed_response(part))
+    return response
+
+
+def _sdk_embed_response(part: dict[str, Any]) -> EmbedResponse:
+    import ollama
+
+    return ollama.EmbedResponse(**part)

@@ -49,7 +49,9 @@ from ._convert import (
     chat_kwargs,
     embed_kwargs,
     embedding_response,
+    embedding_response_from_wire,
     image_urls,
+    plain_embeddings,
     plain_reply,
     plain_text,
     response_from_chat,
@@ -142,9 +144,65 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 _RAW_REQUESTS = hasattr(ollama.Client, "_request_raw") and hasattr(
     ollama.AsyncClient, "_request_raw"
 )
+# Embeddings: the body built by the SDK's own ``EmbedRequest``, sent by ``_request_raw``.
+try:
+    from ollama._types import EmbedRequest
+
+    _EMBED_WIRE = _RAW_REQUESTS
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    _EMBED_WIRE = False
 
 
-def _chat_body(
+_PLAIN_CHAT_KEYS = frozenset({"model", "messages", "options"})
+# ``ollama.Message``'s text fields, in its field order (the order its dump keeps).
+_MESSAGE_TEXT_FIELDS = ("role", "content", "thinking", "tool_name")
+_MESSAGE_TEXT_KEYS = frozenset(_MESSAGE_TEXT_FIELDS)
+_OPTION_SCALARS = frozenset({int, float, str, bool})
+
+
+def _chat_body(kwargs: Mapping[str, Any], stream: bool) -> dict[str, Any]:
+    """The JSON body ``Client.chat(**kwargs, stream=stream)`` sends."""
+    return _plain_chat_body(kwargs, stream) or _sdk_chat_body(**kwargs, stream=stream)
+
+
+def _plain_chat_body(kwargs: Mapping[str, Any], stream: bool) -> dict[str, Any] | None:
+    """The body built directly for a request of text messages and plain options (keys in
+    ``ChatRequest``'s field order, each message as ``Message``'s dump gives it); None for
+    any other request, whose body the SDK's ``ChatRequest`` builds."""
+    model, options = kwargs.get("model"), kwargs.get("options")
+    if not kwargs.keys() <= _PLAIN_CHAT_KEYS or type(model) is not str or not model:
+        return None
+    messages = []
+    for item in kwargs.get("messages") or ():
+        if type(item) is not dict or not item.keys() <= _MESSAGE_TEXT_KEYS:
+            return None
+        message = {}
+        for name in _MESSAGE_TEXT_FIELDS:
+            value = item.get(name)
+            if value:  # the SDK's copy drops every empty value
+                if type(value) is not str:
+                    return None
+                message[name] = value
+        if "role" not in message:
+            return None
+        messages.append(message)
+    body: dict[str, Any] = {"model": model, "stream": stream}
+    if options is not None:
+        if type(options) is not dict:
+            return None
+        for key, value in options.items():
+            if type(key) is not str or not (
+                type(value) in _OPTION_SCALARS
+                or (type(value) is list and all(type(item) is str for item in value))
+            ):
+                return None
+        body["options"] = dict(options)
+    body["messages"] = messages
+    body["tools"] = []
+    return body
+
+
+def _sdk_chat_body(
     model: str = "",
     messages: Any = None,
     *,
@@ -170,6 +228,35 @@ def _chat_body(
         options=options,
         keep_alive=keep_alive,
     ).model_dump(exclude_none=True)
+
+
+_PLAIN_EMBED_KEYS = frozenset({"model", "input", "truncate", "dimensions"})
+_STRS = frozenset({str})
+
+
+def _embed_body(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body ``Client.embed(**kwargs)`` sends: built directly (keys in the order of
+    ``EmbedRequest``'s fields) when every value is one that model keeps as it is, else by
+    that model."""
+    model, texts = kwargs.get("model"), kwargs.get("input")
+    truncate, dimensions = kwargs.get("truncate"), kwargs.get("dimensions")
+    if (
+        kwargs.keys() <= _PLAIN_EMBED_KEYS
+        and type(model) is str
+        and model
+        and type(texts) is list
+        and set(map(type, texts)) <= _STRS
+        and (truncate is None or type(truncate) is bool)
+        and (dimensions is None or type(dimensions) is int)
+    ):
+        body: dict[str, Any] = {"model": model, "input": texts}
+        if truncate is not None:
+            body["truncate"] = truncate
+        if dimensions is not None:
+            body["dimensions"] = dimensions
+        return body
+    body = EmbedRequest(**kwargs).model_dump(exclude_none=True)
+    return body
 
 
 def _raise_for_status(reply: httpx.Response) -> None:
@@ -366,7 +453,7 @@ class OllamaProvider(Provider):
         client = self.sync_client(request.timeout)
         if _WIRE and isinstance(getattr(client, "_client", None), httpx.Client) and _RAW_REQUESTS:
             reply = client._request_raw(  # type: ignore[no-untyped-call]
-                "POST", "/api/chat", json=_chat_body(**kwargs, stream=False)
+                "POST", "/api/chat", json=_chat_body(kwargs, False)
             )
             return self._whole_reply(reply.content, model)
         result = client.chat(**kwargs, stream=False)
@@ -381,7 +468,7 @@ class OllamaProvider(Provider):
             and isinstance(getattr(client, "_client", None), httpx.AsyncClient)
             and _RAW_REQUESTS
         ):
-            body = _chat_body(**kwargs, stream=False)
+            body = _chat_body(kwargs, False)
             reply = await client._request_raw(  # type: ignore[no-untyped-call]
                 "POST", "/api/chat", json=body
             )
@@ -407,7 +494,7 @@ class OllamaProvider(Provider):
         http = getattr(client, "_client", None) if _WIRE else None
         translator = StreamTranslator(model, self.name)
         if isinstance(http, httpx.Client):
-            with http.stream("POST", "/api/chat", json=_chat_body(**kwargs)) as reply:
+            with http.stream("POST", "/api/chat", json=_chat_body(kwargs, True)) as reply:
                 if not reply.is_success:
                     reply.read()
                     _raise_for_status(reply)
@@ -443,7 +530,7 @@ class OllamaProvider(Provider):
         http = getattr(client, "_client", None) if _WIRE else None
         translator = StreamTranslator(model, self.name)
         if isinstance(http, httpx.AsyncClient):
-            async with http.stream("POST", "/api/chat", json=_chat_body(**kwargs)) as reply:
+            async with http.stream("POST", "/api/chat", json=_chat_body(kwargs, True)) as reply:
                 if not reply.is_success:
                     await reply.aread()
                     _raise_for_status(reply)
@@ -475,7 +562,13 @@ class OllamaProvider(Provider):
     @override
     def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         kwargs = embed_kwargs(request, model, strict=self.strict)
-        result = self.sync_client(request.timeout).embed(**kwargs)
+        client = self.sync_client(request.timeout)
+        if _EMBED_WIRE and isinstance(getattr(client, "_client", None), httpx.Client):
+            reply = client._request_raw(  # type: ignore[no-untyped-call]
+                "POST", "/api/embed", json=_embed_body(kwargs)
+            )
+            return self._embeddings(reply.content, model, len(request.input))
+        result = client.embed(**kwargs)
         return embedding_response(
             result, model=model, expected=len(request.input), provider=self.name
         )
@@ -483,9 +576,31 @@ class OllamaProvider(Provider):
     @override
     async def aembed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
         kwargs = embed_kwargs(request, model, strict=self.strict)
-        result = await self.async_client_for(request.timeout).embed(**kwargs)
+        client = self.async_client_for(request.timeout)
+        if _EMBED_WIRE and isinstance(getattr(client, "_client", None), httpx.AsyncClient):
+            body = _embed_body(kwargs)
+            reply = await client._request_raw(  # type: ignore[no-untyped-call]
+                "POST", "/api/embed", json=body
+            )
+            return self._embeddings(reply.content, model, len(request.input))
+        result = await client.embed(**kwargs)
         return embedding_response(
             result, model=model, expected=len(request.input), provider=self.name
+        )
+
+    def _embeddings(self, body: bytes, model: str, expected: int) -> EmbeddingResponse:
+        """An embed reply read as the SDK's ``embed`` reads it (``json`` errors included)."""
+        try:
+            part = pydantic_core.from_json(body)
+        except ValueError:
+            part = json.loads(body)
+        vectors = plain_embeddings(part)
+        if vectors is None:
+            return embedding_response(
+                ollama.EmbedResponse(**part), model=model, expected=expected, provider=self.name
+            )
+        return embedding_response_from_wire(
+            part, vectors, model=model, expected=expected, provider=self.name
         )
 
     # errors ------------------------------------------------------------------------
