@@ -342,3 +342,50 @@ def test_deprecated_model_warns_as_the_sdk_does(gate: LLMGate, fake: AnthropicFa
         gate.completion("anthropic/claude-opus-4-5", USER)
     assert [str(w.message) for w in ours] == [str(w.message) for w in theirs]
     client.close()
+
+
+DELTA = b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}'
+
+
+@pytest.mark.parametrize(
+    ("piece", "data"),
+    [
+        (b"event: content_block_delta\ndata: " + DELTA + b"\n\n", DELTA),
+        (b"event: content_block_delta\r\ndata: " + DELTA + b"\r\n\r\n", None),
+        (b"event: content_block_delta\ndata: " + DELTA + b"\n", None),
+        (b"event: content_block_delta\ndata: " + DELTA + b"\ndata: {}\n\n", None),
+        (b"event: content_block_delta\ndata: " + DELTA + b"\n\nevent: ping\ndata: {}\n\n", None),
+        (b"event: ping\ndata: {}\n\n", None),
+    ],
+    ids=["one-event", "crlf", "unfinished", "two-data-lines", "two-events", "other-event"],
+)
+def test_only_one_whole_delta_event_skips_the_sse_parser(piece: bytes, data: bytes | None) -> None:
+    from llmgate.providers.anthropic.provider import _delta_data
+
+    assert _delta_data(piece) == data
+
+
+def test_feed_data_equals_feed() -> None:
+    import json
+
+    from llmgate.providers.anthropic._convert import StreamTranslator
+
+    events = [
+        {"type": "message_start", "message": {"id": "msg_1", "model": "m", "usage": {}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        json.loads(DELTA),
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": 5}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}},
+    ]
+    ours, theirs = StreamTranslator("anthropic"), StreamTranslator("anthropic")
+    for event in events:
+        try:
+            expected: Any = theirs.feed(event)
+        except Exception as exc:
+            expected = type(exc)
+        try:
+            got: Any = ours.feed_data(json.dumps(event).encode())
+        except Exception as exc:
+            got = type(exc)
+        assert got == expected

@@ -15,6 +15,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import pydantic_core
+
 from ... import _structured
 from ..._errors import drop_parameter
 from ...exceptions import InvalidRequestError
@@ -400,6 +402,24 @@ class StreamTranslator:
                 StreamChunk, id=self.id, model=self.model, provider=self.provider, **fields
             )
         return StreamChunk(id=self.id, model=self.model, provider=self.provider, **fields)
+
+    def feed_data(self, data: bytes) -> StreamChunk | None:
+        """The chunk of one event's JSON data; a text delta is read without ``feed``'s dispatch."""
+        try:
+            payload = pydantic_core.from_json(data)
+        except ValueError:
+            payload = json.loads(data)  # raises json's own error, as the SDK's reader does
+        if self._plain and type(payload) is dict:
+            delta = payload.get("delta")
+            if (
+                type(delta) is dict
+                and delta.get("type") == "text_delta"
+                and payload.get("type") == "content_block_delta"
+            ):
+                text = delta.get("text")
+                if type(text) is str:
+                    return text_chunk(self.id, self.model, self.provider, text) if text else None
+        return self.feed(payload)
 
     def feed(self, event: Mapping[str, Any]) -> StreamChunk | None:
         kind = event.get("type")

@@ -161,11 +161,23 @@ def _translate(
         raise _stream_error(data.decode("utf-8", "replace"), response)
     if not data:
         return None
-    try:
-        payload = pydantic_core.from_json(data)
-    except ValueError:
-        payload = json.loads(data)  # raises json's own error, as the SDK's reader does
-    return translator.feed(payload)
+    return translator.feed_data(data)
+
+
+# Most pieces of a stream are one whole text-delta event: this name line, one data line, a
+# blank line. Such a piece, arriving while no event is half read, is read without the SSE
+# parser; any other piece goes through it.
+_DELTA_HEAD = b"event: content_block_delta\ndata: "
+_DELTA_START = len(_DELTA_HEAD)
+
+
+def _delta_data(piece: bytes) -> bytes | None:
+    """The data of ``piece`` when it is exactly one whole ``content_block_delta`` event."""
+    if piece.startswith(_DELTA_HEAD) and piece.endswith(b"\n\n"):
+        data = piece[_DELTA_START:-2]
+        if b"\n" not in data and b"\r" not in data:
+            return data
+    return None
 
 
 def _sdk_message(data: Mapping[str, Any], request_id: str | None) -> anthropic.types.Message:
@@ -280,8 +292,17 @@ class AnthropicProvider(Provider):
         response = self._send(self._kwargs(request, model), True)
         translator = StreamTranslator(self.name)
         events = SSEParser()
+        idle = True  # no event is half read
         try:
             for piece in iter_body(response):
+                if idle:
+                    data = _delta_data(piece)
+                    if data is not None:
+                        chunk = translator.feed_data(data)
+                        if chunk is not None:
+                            yield chunk
+                        continue
+                idle = piece.endswith(b"\n\n")
                 for event, data in events.feed(piece):
                     chunk = _translate(translator, event, data, response)
                     if chunk is not None:
@@ -298,8 +319,17 @@ class AnthropicProvider(Provider):
         response = await self._asend(self._kwargs(request, model), True)
         translator = StreamTranslator(self.name)
         events = SSEParser()
+        idle = True  # no event is half read
         try:
             async for piece in aiter_body(response):
+                if idle:
+                    data = _delta_data(piece)
+                    if data is not None:
+                        chunk = translator.feed_data(data)
+                        if chunk is not None:
+                            yield chunk
+                        continue
+                idle = piece.endswith(b"\n\n")
                 for event, data in events.feed(piece):
                     chunk = _translate(translator, event, data, response)
                     if chunk is not None:
