@@ -257,7 +257,9 @@ def bedrock_raw(options: dict[str, Any], model: str, embedding_model: str | None
 def ollama_raw(options: dict[str, Any], model: str, embedding_model: str | None) -> RawVendor:
     import ollama
 
-    client = ollama.Client(host=options["base_url"])
+    # the same Authorization header llmgate sends for the target's key
+    headers = {"authorization": f"Bearer {options['api_key']}"} if options.get("api_key") else {}
+    client = ollama.Client(host=options["base_url"], headers=headers)
     holder: dict[str, Any] = {}
 
     def respond() -> Any:
@@ -276,7 +278,9 @@ def ollama_raw(options: dict[str, Any], model: str, embedding_model: str | None)
     async def acomplete() -> Any:
         aclient = holder.get("async")
         if aclient is None:
-            aclient = holder["async"] = ollama.AsyncClient(host=options["base_url"])
+            aclient = holder["async"] = ollama.AsyncClient(
+                host=options["base_url"], headers=headers
+            )
         result = await aclient.chat(model=model, messages=MESSAGES)
         return result.message.content
 

@@ -104,6 +104,18 @@ def assign(instance: BaseModel, name: str, value: Any) -> None:
         setattr(instance, name, value)
 
 
+def _store_raw(instance: BaseModel, raw: Any, factory: Callable[[], Any] | None) -> None:
+    """Set the ``_raw`` / ``_raw_factory`` private attributes straight into their dict (what
+    pydantic's ``__setattr__`` does for private attributes, without its dispatch)."""
+    private = instance.__pydantic_private__
+    if private is None:
+        instance._raw = raw  # type: ignore[attr-defined]
+        instance._raw_factory = factory  # type: ignore[attr-defined]
+    else:
+        private["_raw"] = raw
+        private["_raw_factory"] = factory
+
+
 # --------------------------------------------------------------------------- content
 
 
@@ -476,8 +488,7 @@ class CompletionResponse(_Model):
         return self._raw
 
     def set_raw(self, raw: Any = None, *, factory: Callable[[], Any] | None = None) -> None:
-        self._raw = raw
-        self._raw_factory = factory
+        _store_raw(self, raw, factory)
 
     @property
     def message(self) -> Message:
@@ -720,8 +731,7 @@ class EmbeddingResponse(_Model):
         return self._raw
 
     def set_raw(self, raw: Any = None, *, factory: Callable[[], Any] | None = None) -> None:
-        self._raw = raw
-        self._raw_factory = factory
+        _store_raw(self, raw, factory)
 
 
 class BatchError(_Model):

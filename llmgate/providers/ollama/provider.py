@@ -5,7 +5,6 @@ The only module of this package that imports the ``ollama`` SDK.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import ssl
@@ -13,7 +12,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import ollama
@@ -57,6 +56,9 @@ from ._convert import (
     response_from_chat,
     response_from_plain,
 )
+
+if TYPE_CHECKING:
+    import asyncio  # loaded only by async code paths: a sync program never imports it
 
 __all__ = ["DEFAULT_HOST", "OllamaProvider", "map_ollama_error"]
 
@@ -368,6 +370,8 @@ class OllamaProvider(Provider):
 
     def async_client_for(self, timeout: float | None) -> ollama.AsyncClient:
         """The running loop's async client whose timeout is ``timeout``."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         with self._cache_lock:
             clients = self._loop_clients.get(loop)
@@ -401,6 +405,8 @@ class OllamaProvider(Provider):
         ``close()`` cannot await, so it only forgets async clients; call this from inside
         the event loop that used them to release their connections at once.
         """
+        import asyncio
+
         loop = asyncio.get_running_loop()
         with self._cache_lock:
             clients = self._loop_clients.pop(loop, None)
@@ -437,6 +443,8 @@ class OllamaProvider(Provider):
         }
 
     async def adownload_images(self, request: CompletionRequest) -> dict[str, bytes]:
+        import asyncio
+
         if not image_urls(request):
             return {}
         return await asyncio.to_thread(self.download_images, request)
