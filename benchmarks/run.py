@@ -367,7 +367,8 @@ def first_call(
     peers: list[str] | None = None,
     runs: int = 5,
 ) -> tuple[float, float, dict[str, float | None]]:
-    """Medians of (llmgate, raw, {peer: seconds or None if it fails}), runs taking turns."""
+    """Medians of (llmgate, raw, {peer: seconds or None if it fails}): llmgate and the raw
+    SDK take turns, then the peers."""
     kwargs = target.gate_kwargs(url)
     options = kwargs["provider_options"][vendor]
     vendor_model = target.model.split("/", 1)[1]
@@ -380,6 +381,9 @@ def first_call(
         theirs.append(
             _run_timed(FIRST_CALL_RAW.format(vendor=vendor, options=options, model=vendor_model))
         )
+    # The peers' runs come after: interleaved, their seconds of imports disturbed the
+    # llmgate/raw pair that follows them.
+    for _ in range(runs):
         for peer in peer_times:
             if peer in failed or peer_python is None:
                 continue
