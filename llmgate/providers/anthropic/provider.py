@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import anthropic
@@ -180,6 +180,35 @@ def _delta_data(piece: bytes) -> bytes | None:
     return None
 
 
+class _EventReader:
+    """The chunks of one Messages stream, piece by piece of its body (sync and async alike)."""
+
+    def __init__(self, provider: str, response: httpx2.Response) -> None:
+        self.translator = StreamTranslator(provider)
+        self.events = SSEParser()
+        self.response = response
+        self.idle = True  # no event is half read
+
+    def read(self, piece: bytes) -> Iterable[StreamChunk]:
+        if self.idle:
+            data = _delta_data(piece)
+            if data is not None:
+                chunk = self.translator.feed_data(data)
+                return () if chunk is None else (chunk,)
+        self.idle = piece.endswith(b"\n\n")
+        return self._chunks(self.events.feed(piece))
+
+    def close(self) -> Iterable[StreamChunk]:
+        return self._chunks(self.events.close())
+
+    def _chunks(self, events: Iterable[tuple[bytes | None, bytes]]) -> Iterator[StreamChunk]:
+        # lazily: a chunk read before an in-stream error in the same piece still reaches the caller
+        for event, data in events:
+            chunk = _translate(self.translator, event, data, self.response)
+            if chunk is not None:
+                yield chunk
+
+
 def _sdk_message(data: Mapping[str, Any], request_id: str | None) -> anthropic.types.Message:
     """The SDK's own Message for ``response.raw``, built as the SDK builds it (unvalidated)."""
     message = anthropic.types.Message.construct(**data)
@@ -290,54 +319,24 @@ class AnthropicProvider(Provider):
     @override
     def stream(self, request: CompletionRequest, model: str) -> Iterator[StreamChunk]:
         response = self._send(self._kwargs(request, model), True)
-        translator = StreamTranslator(self.name)
-        events = SSEParser()
-        idle = True  # no event is half read
+        reader = _EventReader(self.name, response)
         try:
             for piece in iter_body(response):
-                if idle:
-                    data = _delta_data(piece)
-                    if data is not None:
-                        chunk = translator.feed_data(data)
-                        if chunk is not None:
-                            yield chunk
-                        continue
-                idle = piece.endswith(b"\n\n")
-                for event, data in events.feed(piece):
-                    chunk = _translate(translator, event, data, response)
-                    if chunk is not None:
-                        yield chunk
-            for event, data in events.close():
-                chunk = _translate(translator, event, data, response)
-                if chunk is not None:
-                    yield chunk
+                yield from reader.read(piece)
+            yield from reader.close()
         finally:
             response.close()
 
     @override
     async def astream(self, request: CompletionRequest, model: str) -> AsyncIterator[StreamChunk]:
         response = await self._asend(self._kwargs(request, model), True)
-        translator = StreamTranslator(self.name)
-        events = SSEParser()
-        idle = True  # no event is half read
+        reader = _EventReader(self.name, response)
         try:
             async for piece in aiter_body(response):
-                if idle:
-                    data = _delta_data(piece)
-                    if data is not None:
-                        chunk = translator.feed_data(data)
-                        if chunk is not None:
-                            yield chunk
-                        continue
-                idle = piece.endswith(b"\n\n")
-                for event, data in events.feed(piece):
-                    chunk = _translate(translator, event, data, response)
-                    if chunk is not None:
-                        yield chunk
-            for event, data in events.close():
-                chunk = _translate(translator, event, data, response)
-                if chunk is not None:
+                for chunk in reader.read(piece):
                     yield chunk
+            for chunk in reader.close():
+                yield chunk
         finally:
             await response.aclose()
 
