@@ -439,6 +439,18 @@ _PLAIN_REPLY_INTS = (
 )
 
 
+def _counters_plain(part: dict[str, Any], texts: tuple[str, ...]) -> bool:
+    """Whether the optional text fields ``texts`` and the counters are absent, null, or of
+    the exact type the SDK's model keeps unchanged."""
+    for name in texts:
+        if part.get(name) is not None and type(part[name]) is not str:
+            return False
+    for name in _PLAIN_REPLY_INTS:
+        if part.get(name) is not None and type(part[name]) is not int:
+            return False
+    return True
+
+
 def plain_reply(part: Any) -> tuple[str, str] | None:
     """``(text, model)`` of a whole chat reply (its parsed JSON) that holds only text and
     the usual counters; None for any other reply, which goes through the SDK's own
@@ -454,12 +466,8 @@ def plain_reply(part: Any) -> tuple[str, str] | None:
     content, model = message.get("content"), part.get("model")
     if type(content) is not str or message.get("role") != "assistant" or type(model) is not str:
         return None
-    for name in ("created_at", "done_reason"):
-        if part.get(name) is not None and type(part[name]) is not str:
-            return None
-    for name in _PLAIN_REPLY_INTS:
-        if part.get(name) is not None and type(part[name]) is not int:
-            return None
+    if not _counters_plain(part, ("created_at", "done_reason")):
+        return None
     return content, model
 
 
@@ -611,12 +619,8 @@ def plain_embeddings(part: Any) -> list[list[float]] | None:
     vectors = part.get("embeddings")
     if type(vectors) is not list:
         return None
-    for name in _EMBED_STRS:
-        if part.get(name) is not None and type(part[name]) is not str:
-            return None
-    for name in _PLAIN_REPLY_INTS:
-        if part.get(name) is not None and type(part[name]) is not int:
-            return None
+    if not _counters_plain(part, _EMBED_STRS):
+        return None
     if part.get("done") is not None and type(part["done"]) is not bool:
         return None
     out: list[list[float]] = []
