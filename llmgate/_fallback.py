@@ -38,14 +38,7 @@ from typing import TYPE_CHECKING
 
 from .exceptions import AllProvidersFailedError, LLMGateError
 from .middleware.base import BaseMiddleware, CallContext, _aclose, _close
-from .types import (
-    CompletionRequest,
-    CompletionResponse,
-    Message,
-    StreamChunk,
-    TokenUsage,
-    assign,
-)
+from .types import CompletionRequest, CompletionResponse, Message, StreamChunk, TokenUsage
 
 if TYPE_CHECKING:
     from ._gate import LLMGate
@@ -77,13 +70,13 @@ class CallTrail:
 
     def finish(self, response: CompletionResponse) -> CompletionResponse:
         if self.contexts:
-            assign(response, "attempts", self.attempts)
-        assign(response, "fallback_attempts", self.failed_models)
+            response.attempts = self.attempts
+        response.fallback_attempts = self.failed_models
         return response
 
     def finish_stream(self, response: CompletionResponse) -> CompletionResponse:
         if self.contexts:
-            assign(response, "attempts", self.attempts)
+            response.attempts = self.attempts
         return response
 
 

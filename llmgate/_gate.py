@@ -59,7 +59,6 @@ from .types import (
     Message,
     StreamChunk,
     TokenUsage,
-    assign,
     fast_message,
     fast_request,
     trusted,
@@ -288,7 +287,7 @@ class LLMGate:
         spec, vendor_model = self.registry.resolve(model, request.provider)
         provider = self.provider_for(spec, request.api_key_value, request.base_url)
         if request.timeout is None and self.timeout is not None:
-            assign(request, "timeout", self.timeout)
+            request.timeout = self.timeout
         if type(request) is CompletionRequest or isinstance(request, CompletionRequest):
             provider.check_request(request, vendor_model)
             if request.response_format is not None:
@@ -742,7 +741,7 @@ class _ValidationRetries:
             return None
         if self.usage is not None:
             final.usage = self.usage + final.usage
-        assign(final, "attempts", attempts)
+        final.attempts = attempts
         return final
 
 
@@ -1106,4 +1105,4 @@ async def _awith_retries(
 
 def _set_attempts(result: Any, attempt: int) -> None:
     if isinstance(result, (CompletionResponse, EmbeddingResponse)):
-        assign(result, "attempts", attempt)
+        result.attempts = attempt

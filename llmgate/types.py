@@ -93,17 +93,6 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     return instance
 
 
-def assign(instance: BaseModel, name: str, value: Any) -> None:
-    """``instance.name = value`` for llmgate's own result and request classes (no assignment
-    validation), without pydantic's ``__setattr__`` dispatch; the same as the plain
-    assignment otherwise, the field included in ``model_fields_set``."""
-    if type(instance) in _PLAIN_ASSIGNMENT:
-        instance.__dict__[name] = value
-        instance.__pydantic_fields_set__.add(name)
-    else:
-        setattr(instance, name, value)
-
-
 def _store_raw(instance: BaseModel, raw: Any, factory: Callable[[], Any] | None) -> None:
     """Set the ``_raw`` / ``_raw_factory`` private attributes straight into their dict (what
     pydantic's ``__setattr__`` does for private attributes, without its dispatch)."""
@@ -753,7 +742,3 @@ class BatchResult(_Model):
     failed: int = 0
     total_tokens: int = 0
     success_rate: float = 0.0
-
-
-# the classes whose plain fields ``assign`` may set directly (none validates assignment)
-_PLAIN_ASSIGNMENT = frozenset({CompletionRequest, CompletionResponse, EmbeddingResponse})
